@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+// Tests that start real peers (ipmi_sim, dnsmasq, QEMU) are slow by nature;
+// the per-test timeouts below are upper bounds, not performance claims.
+export default defineConfig({
+  test: {
+    include: ['**/*.test.ts'],
+    exclude: ['node_modules/**', 'dist/**'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    pool: 'forks',
+    reporters: ['default'],
+  },
+});
