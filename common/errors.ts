@@ -1,0 +1,70 @@
+import { status as GrpcStatus } from '@grpc/grpc-js';
+
+/**
+ * The one error catalogue. Every error that crosses a program boundary (gRPC
+ * answer, CLI exit, log line) carries one of these stable codes; the code's
+ * gRPC status and default message live here and nowhere else.
+ * Add codes; never change the meaning of an existing one.
+ */
+export const catalogue = {
+  // Generic
+  INVALID_ARGUMENT: { status: GrpcStatus.INVALID_ARGUMENT, message: 'invalid argument' },
+  NOT_FOUND: { status: GrpcStatus.NOT_FOUND, message: 'not found' },
+  ALREADY_EXISTS: { status: GrpcStatus.ALREADY_EXISTS, message: 'already exists' },
+  FAILED_PRECONDITION: { status: GrpcStatus.FAILED_PRECONDITION, message: 'operation not allowed in the current state' },
+  UNAUTHENTICATED: { status: GrpcStatus.UNAUTHENTICATED, message: 'authentication required' },
+  PERMISSION_DENIED: { status: GrpcStatus.PERMISSION_DENIED, message: 'permission denied' },
+  UNAVAILABLE: { status: GrpcStatus.UNAVAILABLE, message: 'service unavailable' },
+  DEADLINE_EXCEEDED: { status: GrpcStatus.DEADLINE_EXCEEDED, message: 'deadline exceeded' },
+  UNIMPLEMENTED: { status: GrpcStatus.UNIMPLEMENTED, message: 'not implemented' },
+  INTERNAL: { status: GrpcStatus.INTERNAL, message: 'internal error' },
+
+  // Configuration
+  CONFIG_INVALID: { status: GrpcStatus.INVALID_ARGUMENT, message: 'invalid configuration' },
+
+  // Node registry
+  NODE_NOT_FOUND: { status: GrpcStatus.NOT_FOUND, message: 'node not found' },
+  NODE_NAME_IN_USE: { status: GrpcStatus.ALREADY_EXISTS, message: 'node name already in use' },
+  PORT_IN_USE: { status: GrpcStatus.ALREADY_EXISTS, message: 'MAC address already belongs to another node' },
+  NODE_INVALID: { status: GrpcStatus.INVALID_ARGUMENT, message: 'invalid node' },
+  NODE_IMPORT_INVALID: { status: GrpcStatus.INVALID_ARGUMENT, message: 'node file rejected' },
+  NODE_BUSY: { status: GrpcStatus.FAILED_PRECONDITION, message: 'node is busy' },
+  NODE_STATE_INVALID: { status: GrpcStatus.FAILED_PRECONDITION, message: 'action not allowed in the node state' },
+
+  // BMC
+  BMC_AUTH_FAILED: { status: GrpcStatus.FAILED_PRECONDITION, message: 'BMC rejected the credentials' },
+  BMC_UNREACHABLE: { status: GrpcStatus.UNAVAILABLE, message: 'BMC unreachable' },
+  BMC_TIMEOUT: { status: GrpcStatus.DEADLINE_EXCEEDED, message: 'BMC did not answer in time' },
+  BMC_UNSUPPORTED: { status: GrpcStatus.FAILED_PRECONDITION, message: 'BMC does not support this operation' },
+  BMC_ERROR: { status: GrpcStatus.INTERNAL, message: 'BMC returned an error' },
+  BMC_INSECURE: { status: GrpcStatus.INVALID_ARGUMENT, message: 'insecure BMC setting refused' },
+
+  // Agents
+  AGENT_TOKEN_INVALID: { status: GrpcStatus.UNAUTHENTICATED, message: 'agent token invalid or revoked' },
+  CONFIG_REVISION_NOT_FOUND: { status: GrpcStatus.NOT_FOUND, message: 'config revision not found' },
+} as const;
+
+export type ErrorCode = keyof typeof catalogue;
+
+export class OspError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message?: string, details: Record<string, unknown> = {}) {
+    super(message ?? catalogue[code].message);
+    this.name = 'OspError';
+    this.code = code;
+    this.details = details;
+  }
+
+  get grpcStatus(): GrpcStatus {
+    return catalogue[this.code].status;
+  }
+}
+
+export function isOspError(e: unknown): e is OspError {
+  return e instanceof OspError;
+}
+
+/** Metadata key carrying the stable error code on gRPC errors. */
+export const ERROR_CODE_METADATA_KEY = 'osp-error-code';
