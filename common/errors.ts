@@ -42,6 +42,15 @@ export const catalogue = {
   // Agents
   AGENT_TOKEN_INVALID: { status: GrpcStatus.UNAUTHENTICATED, message: 'agent token invalid or revoked' },
   CONFIG_REVISION_NOT_FOUND: { status: GrpcStatus.NOT_FOUND, message: 'config revision not found' },
+
+  // Agent engine (issue 5: collect / apply / refresh / deployments)
+  AGENT_LOCAL_DATA_INSECURE: { status: GrpcStatus.FAILED_PRECONDITION, message: 'agent local-data directory is insecure' },
+  AGENT_LOCAL_DATA_INVALID: { status: GrpcStatus.INVALID_ARGUMENT, message: 'agent local-data file is not a JSON object' },
+  AGENT_TEMPLATE_INVALID: { status: GrpcStatus.INVALID_ARGUMENT, message: 'agent template failed to parse' },
+  AGENT_CONTROL_INVALID: { status: GrpcStatus.INVALID_ARGUMENT, message: 'agent template control (.oac) file invalid' },
+  AGENT_RUN_LOCKED: { status: GrpcStatus.ABORTED, message: 'another agent run holds the lock' },
+  AGENT_CONFIG_KEY_NOT_FOUND: { status: GrpcStatus.NOT_FOUND, message: 'config key not found' },
+  AGENT_CONFIG_TYPE_INVALID: { status: GrpcStatus.INVALID_ARGUMENT, message: 'config value has the wrong type' },
 } as const;
 
 export type ErrorCode = keyof typeof catalogue;
