@@ -1,0 +1,259 @@
+import { createServer as createTcpServer, type AddressInfo, type Server as NetServer } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type ConnectPacket } from 'aedes';
+import type { Logger } from '../../common/logging.js';
+import { silentLogger } from '../../common/logging.js';
+import { OspError } from '../../common/errors.js';
+import { SERVER_STATUS_TOPIC } from '../../common/topics.js';
+import type { MqttAuthenticator, MqttIdentity } from './auth.js';
+import { DEFAULT_TOPIC_LIMITS, identifierProblem, mayPublish, mayReceive, maySubscribe, topicProblem, type TopicLimits } from './acl.js';
+import type { MetricsRegistry } from './prometheus.js';
+import type { RetainedStore } from './retained-store.js';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface TelemetryBrokerOptions {
+  authenticator: MqttAuthenticator;
+  /** `--mqtt-listen`: TLS with the server's certificate (same CA as gRPC). */
+  tls?: ListenAddress & { certPem: string | Buffer; keyPem: string | Buffer; caPem?: string | Buffer };
+  /** `--mqtt-plain-listen`: refused unless the host is a loopback address. */
+  plain?: ListenAddress;
+  retained?: RetainedStore;
+  maxPayloadBytes?: number;
+  topicLimits?: TopicLimits;
+  /** A subscriber whose socket stays full this long is disconnected so it cannot hold others back. */
+  drainTimeoutMs?: number;
+  registry?: MetricsRegistry;
+  logger?: Logger;
+}
+
+/** In-process publish/subscribe, used by ingest and by the server's own event publishers. */
+export interface InProcessBus {
+  subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): Promise<() => Promise<void>>;
+  publish(topic: string, payload: Buffer | string, opts?: { qos?: 0 | 1; retain?: boolean }): Promise<void>;
+}
+
+const SERVER_IDENTITY: MqttIdentity = { kind: 'server' };
+
+function authError(returnCode: number, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+
+/** Loopback per RFC 1122 section 3.2.1.3 (127/8) and RFC 4291 section 2.5.3 (::1). */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/**
+ * The embedded MQTT broker: aedes with per-node ACLs applied at connect,
+ * publish, subscribe and delivery, retained state kept across restarts, and
+ * `osp/server/status` maintained.
+ */
+export class TelemetryBroker implements InProcessBus {
+  private aedes: Aedes | null = null;
+  private readonly servers: { name: string; server: NetServer }[] = [];
+  private readonly identities = new WeakMap<Client, MqttIdentity>();
+  private readonly connectPackets = new WeakMap<Client, ConnectPacket>();
+  private readonly log: Logger;
+  private readonly maxPayloadBytes: number;
+  private readonly limits: TopicLimits;
+  private restoring = false;
+  private readonly counters;
+
+  constructor(private readonly opts: TelemetryBrokerOptions) {
+    this.log = opts.logger ?? silentLogger();
+    this.maxPayloadBytes = opts.maxPayloadBytes ?? 256 * 1024;
+    this.limits = opts.topicLimits ?? DEFAULT_TOPIC_LIMITS;
+    if (opts.plain && !isLoopbackHost(opts.plain.host)) {
+      throw new OspError('CONFIG_INVALID', `mqtt plain listener host ${JSON.stringify(opts.plain.host)} is not a loopback address; expected 127.0.0.0/8, ::1 or localhost (use the TLS listener elsewhere)`, { field: 'mqtt-plain-listen', value: opts.plain.host });
+    }
+    const r = opts.registry;
+    this.counters = r
+      ? {
+          clients: r.gauge('ospd_mqtt_clients', 'Connected MQTT clients'),
+          messages: r.counter('ospd_mqtt_messages_received_total', 'MQTT PUBLISH packets accepted from clients'),
+          denied: r.counter('ospd_mqtt_denied_total', 'MQTT operations refused by authentication or ACL'),
+        }
+      : null;
+  }
+
+  async start(): Promise<void> {
+    const aedes = new Aedes({
+      drainTimeout: this.opts.drainTimeoutMs ?? 10_000,
+      maxTopicLevels: Math.min(this.limits.maxTopicLevels, 100),
+      maxClientsIdLength: 256,
+      preConnect: (client, packet, cb) => {
+        this.connectPackets.set(client, packet);
+        cb(null, true);
+      },
+      authenticate: (client, username, password, done) => {
+        this.authenticate(client, username, password).then(
+          (err) => done(err, err === null),
+          (e: unknown) => {
+            this.log.error({ err: e }, 'mqtt authenticator failed');
+            done(authError(3, 'server unavailable'), false);
+          },
+        );
+      },
+      authorizePublish: (client, packet, cb) => {
+        if (!client) return cb(null);
+        const identity = this.identities.get(client);
+        const problem = identity ? this.publishProblem(identity, packet.topic, packet.payload) : 'not authenticated';
+        if (problem) {
+          this.deny(client, 'publish', packet.topic, problem);
+          return cb(new Error(problem));
+        }
+        this.counters?.messages.inc();
+        cb(null);
+      },
+      authorizeSubscribe: (client, sub, cb) => {
+        const identity = this.identities.get(client);
+        const problem = topicProblem(sub.topic, this.limits, true)
+          ?? (identity && maySubscribe(identity, sub.topic) ? null : 'not allowed by ACL');
+        if (problem) {
+          this.deny(client, 'subscribe', sub.topic, problem);
+          return cb(null, null);
+        }
+        cb(null, sub);
+      },
+      authorizeForward: (client, packet) => {
+        // Delivery-time check: retained messages and restored sessions pass here too.
+        const identity = this.identities.get(client);
+        if (!identity) return null;
+        if (packet.topic.startsWith('$') && identity.kind !== 'server') return null;
+        return mayReceive(identity, packet.topic) ? packet : null;
+      },
+    });
+    this.aedes = aedes;
+    await aedes.listen();
+    aedes.on('clientReady', () => this.counters?.clients.inc());
+    aedes.on('clientDisconnect', () => this.counters?.clients.dec());
+    aedes.on('clientError', (client, err) => this.log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'));
+    aedes.on('connectionError', (_client, err) => this.log.debug({ err: err.message }, 'mqtt connection error'));
+    aedes.on('publish', (packet: AedesPublishPacket) => {
+      if (packet.retain && !this.restoring && !packet.topic.startsWith('$') && this.opts.retained) {
+        this.opts.retained.save({ topic: packet.topic, payload: Buffer.from(packet.payload), qos: packet.qos as 0 | 1 | 2 });
+      }
+    });
+
+    if (this.opts.retained) {
+      this.restoring = true;
+      try {
+        for (const m of await this.opts.retained.load()) await this.publish(m.topic, m.payload, { qos: m.qos === 0 ? 0 : 1, retain: true });
+      } finally {
+        this.restoring = false;
+      }
+    }
+    await this.publish(SERVER_STATUS_TOPIC, 'online', { qos: 1, retain: true });
+
+    try {
+      if (this.opts.plain) await this.listen('plain', createTcpServer(aedes.handle), this.opts.plain);
+      if (this.opts.tls) {
+        const t = this.opts.tls;
+        await this.listen('tls', createTlsServer({ cert: t.certPem, key: t.keyPem, ca: t.caPem, minVersion: 'TLSv1.2' }, aedes.handle), t);
+      }
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+  }
+
+  private async listen(name: string, server: NetServer, addr: ListenAddress): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(addr.port, addr.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.servers.push({ name, server });
+    this.log.info({ listener: name, host: addr.host, port: (server.address() as AddressInfo).port }, 'mqtt listening');
+  }
+
+  /** Bound ports, by listener name (`plain`, `tls`): useful with port 0. */
+  ports(): Record<string, number> {
+    return Object.fromEntries(this.servers.map(({ name, server }) => [name, (server.address() as AddressInfo).port]));
+  }
+
+  get connectedClients(): number {
+    return this.aedes?.connectedClients ?? 0;
+  }
+
+  async stop(): Promise<void> {
+    const aedes = this.aedes;
+    if (!aedes) return;
+    await this.publish(SERVER_STATUS_TOPIC, 'offline', { qos: 1, retain: true }).catch(() => undefined);
+    for (const { server } of this.servers) server.close();
+    this.servers.length = 0;
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    this.aedes = null;
+    await this.opts.retained?.flush();
+  }
+
+  async publish(topic: string, payload: Buffer | string, opts: { qos?: 0 | 1; retain?: boolean } = {}): Promise<void> {
+    const aedes = this.aedes;
+    if (!aedes) throw new OspError('UNAVAILABLE', 'mqtt broker is not running');
+    const problem = topicProblem(topic, this.limits, false);
+    if (problem) throw new OspError('INVALID_ARGUMENT', `topic ${JSON.stringify(topic)}: ${problem}`);
+    await new Promise<void>((resolve, reject) =>
+      aedes.publish(
+        { cmd: 'publish', topic, payload: Buffer.from(payload), qos: opts.qos ?? 0, retain: opts.retain ?? false, dup: false },
+        (err) => (err ? reject(err) : resolve()),
+      ),
+    );
+  }
+
+  async subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): Promise<() => Promise<void>> {
+    const aedes = this.aedes;
+    if (!aedes) throw new OspError('UNAVAILABLE', 'mqtt broker is not running');
+    const deliver = (packet: AedesPublishPacket, cb: () => void): void => {
+      try {
+        handler(packet.topic, Buffer.from(packet.payload));
+      } finally {
+        cb();
+      }
+    };
+    await new Promise<void>((resolve) => aedes.subscribe(filter, deliver, resolve));
+    return () => new Promise<void>((resolve) => (this.aedes ? this.aedes.unsubscribe(filter, deliver, resolve) : resolve()));
+  }
+
+  private async authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthenticateError | null> {
+    const idProblem = identifierProblem('client id', client.id);
+    if (idProblem) return this.refuse(client, 2, idProblem);
+    if (username === undefined || password === undefined) return this.refuse(client, 4, 'anonymous login refused; expected username and password');
+    const userProblem = identifierProblem('username', username);
+    if (userProblem) return this.refuse(client, 4, userProblem);
+    const identity = await this.opts.authenticator.authenticate(username, Buffer.from(password));
+    if (!identity) return this.refuse(client, 4, `bad username or password for ${JSON.stringify(username)}`);
+    const will = this.connectPackets.get(client)?.will;
+    this.connectPackets.delete(client);
+    if (will) {
+      const problem = this.publishProblem(identity, will.topic, will.payload);
+      if (problem) return this.refuse(client, 5, `last will on ${JSON.stringify(will.topic)} refused: ${problem}`);
+    }
+    this.identities.set(client, identity);
+    return null;
+  }
+
+  private publishProblem(identity: MqttIdentity, topic: string, payload: Buffer | string): string | null {
+    const tp = topicProblem(topic, this.limits, false);
+    if (tp) return tp;
+    const size = Buffer.byteLength(payload);
+    if (size > this.maxPayloadBytes) return `payload is ${size} bytes; expected at most ${this.maxPayloadBytes}`;
+    if (topic.startsWith('$') && identity.kind !== 'server') return 'topics starting with $ are reserved to the broker';
+    return mayPublish(identity, topic) ? null : 'not allowed by ACL';
+  }
+
+  private refuse(client: Client, returnCode: number, reason: string): AuthenticateError {
+    this.deny(client, 'connect', '', reason);
+    return authError(returnCode, reason);
+  }
+
+  private deny(client: Client, action: string, topic: string, reason: string): void {
+    this.counters?.denied.inc({ action });
+    this.log.warn({ clientId: client.id, action, topic: topic.slice(0, 200), reason }, 'mqtt request refused');
+  }
+}
