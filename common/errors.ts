@@ -51,6 +51,15 @@ export const catalogue = {
   AGENT_RUN_LOCKED: { status: GrpcStatus.ABORTED, message: 'another agent run holds the lock' },
   AGENT_CONFIG_KEY_NOT_FOUND: { status: GrpcStatus.NOT_FOUND, message: 'config key not found' },
   AGENT_CONFIG_TYPE_INVALID: { status: GrpcStatus.INVALID_ARGUMENT, message: 'config value has the wrong type' },
+
+  // Image builder (osp-image)
+  IMAGE_ELEMENT_NOT_FOUND: { status: GrpcStatus.NOT_FOUND, message: 'image element not found' },
+  IMAGE_ELEMENT_CYCLE: { status: GrpcStatus.FAILED_PRECONDITION, message: 'image element dependency cycle' },
+  IMAGE_ELEMENT_CONFLICT: { status: GrpcStatus.FAILED_PRECONDITION, message: 'image elements provide the same thing' },
+  IMAGE_ELEMENT_INVALID: { status: GrpcStatus.INVALID_ARGUMENT, message: 'invalid image element' },
+  IMAGE_SCRIPT_FAILED: { status: GrpcStatus.INTERNAL, message: 'image element script failed' },
+  IMAGE_TOOL_MISSING: { status: GrpcStatus.FAILED_PRECONDITION, message: 'a tool or input the image build needs is missing' },
+  IMAGE_BUILD_FAILED: { status: GrpcStatus.INTERNAL, message: 'image build failed' },
 } as const;
 
 export type ErrorCode = keyof typeof catalogue;

@@ -1,0 +1,19 @@
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A small element tree on disk: name -> files (relative path -> content; scripts get +x). */
+export type TreeSpec = Record<string, Record<string, string>>;
+
+export function makeElementTree(spec: TreeSpec, base = mkdtempSync(join(tmpdir(), 'osp-image-els-'))): string {
+  for (const [el, files] of Object.entries(spec)) {
+    mkdirSync(join(base, el), { recursive: true });
+    for (const [rel, content] of Object.entries(files)) {
+      const p = join(base, el, rel);
+      mkdirSync(join(p, '..'), { recursive: true });
+      writeFileSync(p, content);
+      if (/\.d\/\d\d-/.test(rel)) chmodSync(p, 0o755);
+    }
+  }
+  return base;
+}
