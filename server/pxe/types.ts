@@ -1,0 +1,73 @@
+/**
+ * Narrow interfaces the PXE services depend on. ospd's composition root backs
+ * them with the SQLite store; tests use server/pxe/memory.ts.
+ */
+
+/** Ironic provision states (the subset PXE cares about is decided in boot-policy.ts). */
+export type ProvisionState =
+  | 'enroll' | 'verifying' | 'manageable' | 'inspecting' | 'inspect wait' | 'inspect failed'
+  | 'cleaning' | 'clean wait' | 'clean failed' | 'available' | 'deploying' | 'wait call-back'
+  | 'deploy failed' | 'active' | 'deleting' | 'error';
+
+export interface PxeNode {
+  uuid: string;
+  name: string;
+  provisionState: ProvisionState | string;
+  /** Lower-case, colon-separated. */
+  macs: string[];
+  /** A static address for full-mode DHCP; must lie inside the provisioning subnet. */
+  ipv4Address?: string;
+}
+
+export interface PxeDirectory {
+  /** `mac` is lower-case, colon-separated. */
+  findByMac(mac: string): Promise<PxeNode | null>;
+}
+
+export interface Lease {
+  /** Lower-case, colon-separated. */
+  mac: string;
+  ipv4Address: string;
+  /** Epoch milliseconds. */
+  expiresAtMs: number;
+  hostname?: string;
+  /** Only bound leases are persisted; offers and declined addresses live in memory. */
+  state: 'bound';
+}
+
+export interface LeaseStore {
+  list(): Promise<Lease[]>;
+  put(lease: Lease): Promise<void>;
+  remove(mac: string): Promise<void>;
+}
+
+export type PxeServiceName = 'dhcp' | 'tftp' | 'http';
+
+export interface BootLogEntry {
+  mac: string;
+  service: PxeServiceName;
+  event: string;
+  detail?: Record<string, unknown>;
+}
+
+export interface BootLog {
+  record(e: BootLogEntry): void;
+}
+
+/** Counters are monotonically increasing for the life of a service instance. */
+export type Counters = Record<string, number>;
+
+export interface PxeServiceStatus {
+  service: PxeServiceName;
+  running: boolean;
+  listen?: string;
+  counters: Counters;
+  [extra: string]: unknown;
+}
+
+/** Normalises `AA-BB-CC-DD-EE-FF`, `aabb.ccdd.eeff`, `AABBCCDDEEFF` to `aa:bb:cc:dd:ee:ff`; null if not a MAC. */
+export function normaliseMac(input: string): string | null {
+  const hex = input.toLowerCase().replace(/[^0-9a-f]/g, '');
+  if (hex.length !== 12 || !/^[0-9a-f:.-]+$/i.test(input)) return null;
+  return hex.match(/../g)!.join(':');
+}
