@@ -1,0 +1,6 @@
+import { main } from './main.js';
+
+// Entry for bin/osp-agent and the single-executable bundle; main.ts stays importable.
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});
