@@ -56,6 +56,7 @@ step('strip', () => {
 });
 const postject = path.join(repo, 'node_modules', 'postject', 'dist', 'cli.js');
 step('postject', () =>
-  execFileSync(process.execPath, [postject, output, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', FUSE], { stdio: 'pipe' } // LIEF warns about unnamed .note sections; harmless, and errors still throw with stderr attached),
+  // LIEF (inside postject) warns about unnamed .note sections: harmless noise; a failure still throws with its stderr.
+  execFileSync(process.execPath, [postject, output, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', FUSE], { stdio: 'pipe' }),
 );
 process.stderr.write(`build-agent: ${output} ${statSync(output).size} bytes\n`);
