@@ -25,7 +25,7 @@ export function createLogger(opts: LoggerOptions): Logger {
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    opts.destination ?? pino.destination({ fd: 2, sync: false }),
+    opts.destination ?? pino.destination({ fd: 2, sync: true }),
   );
 }
 

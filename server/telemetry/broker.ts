@@ -4,7 +4,7 @@ import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, ty
 import type { Logger } from '../../common/logging.js';
 import { silentLogger } from '../../common/logging.js';
 import { OspError } from '../../common/errors.js';
-import { SERVER_STATUS_TOPIC } from '../../common/topics.js';
+import { SERVER_STATUS_TOPIC, nodeTopic } from '../../common/topics.js';
 import type { MqttAuthenticator, MqttIdentity } from './auth.js';
 import { DEFAULT_TOPIC_LIMITS, identifierProblem, mayPublish, mayReceive, maySubscribe, topicProblem, type TopicLimits } from './acl.js';
 import type { MetricsRegistry } from './prometheus.js';
@@ -61,6 +61,7 @@ export class TelemetryBroker implements InProcessBus {
   private readonly maxPayloadBytes: number;
   private readonly limits: TopicLimits;
   private restoring = false;
+  private readonly connectedAgents = new Map<Client, string>();
   private readonly counters;
 
   constructor(private readonly opts: TelemetryBrokerOptions) {
@@ -129,8 +130,15 @@ export class TelemetryBroker implements InProcessBus {
     });
     this.aedes = aedes;
     await aedes.listen();
-    aedes.on('clientReady', () => this.counters?.clients.inc());
-    aedes.on('clientDisconnect', () => this.counters?.clients.dec());
+    aedes.on('clientReady', (client) => {
+      this.counters?.clients.inc();
+      const id = this.identities.get(client);
+      if (id?.kind === 'agent') this.connectedAgents.set(client, id.node);
+    });
+    aedes.on('clientDisconnect', (client) => {
+      this.counters?.clients.dec();
+      this.connectedAgents.delete(client);
+    });
     aedes.on('clientError', (client, err) => this.log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'));
     aedes.on('connectionError', (_client, err) => this.log.debug({ err: err.message }, 'mqtt connection error'));
     aedes.on('publish', (packet: AedesPublishPacket) => {
@@ -185,6 +193,13 @@ export class TelemetryBroker implements InProcessBus {
   async stop(): Promise<void> {
     const aedes = this.aedes;
     if (!aedes) return;
+    // Agents lose their connection with us; their wills would never fire, so
+    // the retained availability (which outlives this process) says offline
+    // until they reconnect.
+    for (const node of new Set(this.connectedAgents.values())) {
+      await this.publish(nodeTopic(node, 'availability'), 'offline', { qos: 1, retain: true }).catch(() => undefined);
+    }
+    this.connectedAgents.clear();
     await this.publish(SERVER_STATUS_TOPIC, 'offline', { qos: 1, retain: true }).catch(() => undefined);
     for (const { server } of this.servers) server.close();
     this.servers.length = 0;

@@ -1,0 +1,103 @@
+import { Metadata, status, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type ServiceError } from '@grpc/grpc-js';
+import { randomUUID } from 'node:crypto';
+import { ERROR_CODE_METADATA_KEY, OspError, isOspError } from '../../common/errors.js';
+import type { Logger } from '../../common/logging.js';
+
+/** Who made a call, once authenticated. */
+export interface Caller {
+  kind: 'admin' | 'agent';
+  /** For agents: the node's uuid. */
+  node?: string;
+  name: string;
+}
+
+/** Decides who a call's metadata belongs to; throws UNAUTHENTICATED otherwise. */
+export type Authenticator = (md: Metadata) => Promise<Caller> | Caller;
+
+export interface CallContext {
+  caller: Caller;
+  log: Logger;
+  requestId: string;
+}
+
+export function bearer(md: Metadata): string | null {
+  const v = md.get('authorization')[0];
+  if (typeof v !== 'string') return null;
+  const m = /^Bearer\s+(\S+)$/i.exec(v);
+  return m ? m[1] : null;
+}
+
+/** Maps any throw to a gRPC error; unexpected ones are logged whole and answered without internals. */
+export function toServiceError(e: unknown, ctx: { log: Logger; requestId: string }): Partial<ServiceError> {
+  const md = new Metadata();
+  if (isOspError(e)) {
+    md.set(ERROR_CODE_METADATA_KEY, e.code);
+    if (e.code === 'UNAUTHENTICATED' || e.code === 'AGENT_TOKEN_INVALID') ctx.log.warn({ code: e.code }, 'call refused');
+    else ctx.log.info({ code: e.code, msg: e.message }, 'call failed');
+    return { code: e.grpcStatus, details: e.message, metadata: md };
+  }
+  ctx.log.error({ err: e }, 'unexpected error');
+  md.set(ERROR_CODE_METADATA_KEY, 'INTERNAL');
+  return { code: status.INTERNAL, details: `internal error (request ${ctx.requestId}); see the ospd log`, metadata: md };
+}
+
+/**
+ * Wraps a unary handler: authenticate, give it a per-request logger, map
+ * errors. Authentication failures say nothing about why (no oracle).
+ */
+export function unary<Req, Res>(
+  base: Logger,
+  method: string,
+  auth: Authenticator,
+  fn: (req: Req, ctx: CallContext) => Promise<Res>,
+) {
+  return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>) => {
+    const requestId = randomUUID();
+    const log = base.child({ method, req: requestId, peer: call.getPeer() });
+    void (async () => {
+      let caller: Caller;
+      try {
+        caller = await auth(call.metadata);
+      } catch {
+        cb(toServiceError(new OspError('UNAUTHENTICATED'), { log, requestId }) as ServiceError, null);
+        return;
+      }
+      const ctxLog = log.child({ caller: caller.name });
+      try {
+        const started = process.hrtime.bigint();
+        const res = await fn(call.request, { caller, log: ctxLog, requestId });
+        ctxLog.debug({ durationMs: Number(process.hrtime.bigint() - started) / 1e6 }, 'call done');
+        cb(null, res);
+      } catch (e) {
+        cb(toServiceError(e, { log: ctxLog, requestId }) as ServiceError, null);
+      }
+    })();
+  };
+}
+
+/** The same for server-streaming handlers; fn owns the stream until it resolves. */
+export function serverStream<Req, Res>(
+  base: Logger,
+  method: string,
+  auth: Authenticator,
+  fn: (call: ServerWritableStream<Req, Res>, ctx: CallContext) => Promise<void>,
+) {
+  return (call: ServerWritableStream<Req, Res>) => {
+    const requestId = randomUUID();
+    const log = base.child({ method, req: requestId, peer: call.getPeer() });
+    void (async () => {
+      let caller: Caller;
+      try {
+        caller = await auth(call.metadata);
+      } catch {
+        call.destroy(toServiceError(new OspError('UNAUTHENTICATED'), { log, requestId }) as ServiceError);
+        return;
+      }
+      try {
+        await fn(call, { caller, log: log.child({ caller: caller.name }), requestId });
+      } catch (e) {
+        call.destroy(toServiceError(e, { log, requestId }) as ServiceError);
+      }
+    })();
+  };
+}

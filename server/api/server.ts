@@ -1,0 +1,82 @@
+import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../../common/logging.js';
+import type { ListenAddress } from '../config.js';
+
+export interface GrpcService {
+  definition: ServiceDefinition;
+  impl: UntypedServiceImplementation;
+}
+
+export interface GrpcApiOptions {
+  listen: ListenAddress;
+  tls: { certPem: string; keyPem: string };
+  services: GrpcService[];
+  log: Logger;
+  /** Agents ping every keepaliveTimeMs; a silent peer is dropped after keepaliveTimeoutMs. */
+  keepaliveTimeMs?: number;
+  keepaliveTimeoutMs?: number;
+}
+
+/** proto/osp/v1 holds the wire contract; reflection serves it as is. */
+export function protoDir(): string {
+  // Works from the sources (server/api) and from the build (dist/server/api).
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++, dir = path.dirname(dir)) {
+    try {
+      if (readdirSync(path.join(dir, 'proto', 'osp', 'v1')).length) return path.join(dir, 'proto');
+    } catch { /* keep climbing */ }
+  }
+  throw new Error('proto/osp/v1 not found beside the program');
+}
+
+/** The gRPC listener: TLS only, every service registered here, server reflection on. */
+export class GrpcApi {
+  private server?: Server;
+  boundPort = 0;
+
+  constructor(private readonly opts: GrpcApiOptions) {}
+
+  async start(): Promise<void> {
+    const o = this.opts;
+    const server = new Server({
+      'grpc.keepalive_time_ms': o.keepaliveTimeMs ?? 30_000,
+      'grpc.keepalive_timeout_ms': o.keepaliveTimeoutMs ?? 10_000,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+      'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    });
+    for (const s of o.services) server.addService(s.definition, s.impl);
+    const dir = protoDir();
+    const files = readdirSync(path.join(dir, 'osp', 'v1')).filter((f) => f.endsWith('.proto')).map((f) => `osp/v1/${f}`);
+    new ReflectionService(loadSync(files, { includeDirs: [dir] })).addToServer(server);
+    const creds = ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(o.tls.certPem), private_key: Buffer.from(o.tls.keyPem) }], false);
+    const host = o.listen.host.includes(':') ? `[${o.listen.host}]` : o.listen.host;
+    this.boundPort = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`${host}:${o.listen.port}`, creds, (err, port) => (err ? reject(err) : resolve(port))));
+    this.server = server;
+    o.log.info({ listen: `${host}:${this.boundPort}` }, 'gRPC API listening (TLS)');
+  }
+
+  /** Stops accepting; in-flight calls get graceMs to finish, then are cut. */
+  async stop(graceMs: number): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.opts.log.warn({ graceMs }, 'in-flight calls still running at shutdown deadline; cutting them');
+        server.forceShutdown();
+        resolve();
+      }, graceMs);
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}

@@ -1,0 +1,128 @@
+import { Command, Option } from 'commander';
+import { promises as fs } from 'node:fs';
+import { createLogger, type Logger } from '../common/logging.js';
+import { isOspError } from '../common/errors.js';
+import { certificateNames, readConfigFile, resolveConfig, settings, type OspdConfig } from './config.js';
+import { Database } from './store/db.js';
+import { migrate } from './store/migrations.js';
+import { SecretBox } from './security/secrets.js';
+import { ensureServerTls } from './security/pki.js';
+import { ensureAdminCredentials } from './security/admin.js';
+import { NodeRegistry } from './nodes/registry.js';
+import { GrpcApi } from './api/server.js';
+import { adminAuthenticator } from './api/admin-auth.js';
+import { nodeService } from './api/node-service.js';
+
+export const VERSION = '0.1.0';
+
+/**
+ * The composition root: the only place that knows every service. Each is
+ * built from its dependencies here, started in order, stopped in reverse.
+ */
+export class Ospd {
+  private db?: Database;
+  private api?: GrpcApi;
+  readonly log: Logger;
+
+  constructor(readonly cfg: OspdConfig) {
+    this.log = createLogger({ name: 'ospd', level: cfg.logLevel });
+  }
+
+  async start(): Promise<void> {
+    const { cfg, log } = this;
+    await fs.mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+    this.db = await Database.open(`${cfg.dataDir}/ospd.sqlite`, log);
+    await migrate(this.db, undefined, log);
+    const secrets = await SecretBox.loadOrCreate(cfg.dataDir);
+    const tls = await ensureServerTls(cfg.dataDir, certificateNames(cfg));
+    if (tls.issued) log.info({ names: certificateNames(cfg) }, 'server certificate issued');
+
+    const registry = new NodeRegistry(this.db, secrets, log.child({ component: 'nodes' }));
+    // The admin token is checked against its hash; the URL written for ospctl
+    // uses the port actually bound (the configured one may be 0 in tests).
+    const holder: { hash?: string } = {};
+    const auth = adminAuthenticator(() => holder.hash);
+    const apiLog = log.child({ component: 'api' });
+    this.api = new GrpcApi({
+      listen: cfg.grpcListen,
+      tls: { certPem: tls.serverCertPem, keyPem: tls.serverKeyPem },
+      services: [nodeService(registry, auth, apiLog)],
+      log: apiLog,
+    });
+    await this.api.start();
+    const admin = await ensureAdminCredentials(cfg.dataDir, this.clientUrl(), tls.caCertPem);
+    holder.hash = admin.tokenHash;
+    log.info({ dataDir: cfg.dataDir, adminConfig: admin.file, caSha256: tls.caSha256 }, 'ospd started');
+  }
+
+  private clientUrl(): string {
+    const h = this.cfg.grpcListen.host;
+    const host = h === '0.0.0.0' || h === '::' ? this.cfg.advertiseAddresses[0] ?? '127.0.0.1' : h;
+    return `${host.includes(':') ? `[${host}]` : host}:${this.api!.boundPort}`;
+  }
+
+  async stop(): Promise<void> {
+    this.log.info('ospd stopping');
+    await this.api?.stop(this.cfg.shutdownGraceMs);
+    await this.db?.close();
+    this.log.info('ospd stopped');
+  }
+}
+
+function flagsProgram(): Command {
+  const p = new Command('ospd')
+    .description('osp server: node registry, BMC control, PXE, agents, telemetry')
+    .version(VERSION)
+    .option('--config <file>', 'YAML configuration file (keys are the flag names without --)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  for (const s of settings) {
+    const flag = s.arg ? `--${s.key} <${s.arg}>` : `--${s.key}`;
+    const o = new Option(flag, s.describe);
+    p.addOption(s.repeatable ? o.argParser((v: string, prev: string[] = []) => [...prev, v]) : o);
+  }
+  return p;
+}
+
+/** bin/ospd: parse, configure, start, and stop cleanly on SIGTERM/SIGINT. */
+export async function run(argv: string[]): Promise<void> {
+  const program = flagsProgram();
+  let cfg: OspdConfig;
+  try {
+    program.parse(argv, { from: 'user' });
+    const opts = program.opts<Record<string, string | string[]>>();
+    const fromFile = opts.config ? await readConfigFile(String(opts.config)) : {};
+    const fromFlags = Object.fromEntries(settings.map((s) => [s.key, opts[camel(s.key)]]));
+    cfg = resolveConfig(fromFile, fromFlags);
+  } catch (e) {
+    const err = e as { code?: string; exitCode?: number; message: string };
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') process.exit(0);
+    if (isOspError(e)) process.stderr.write(`ospd: ${e.message}\n`);
+    else if (!err.code?.startsWith('commander.')) process.stderr.write(`ospd: ${err.message}\n`);
+    process.exit(2);
+  }
+  const app = new Ospd(cfg);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    app.log.info({ signal }, 'shutdown requested');
+    app.stop().then(() => process.exit(0), (e) => {
+      app.log.error({ err: e }, 'shutdown failed');
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  try {
+    await app.start();
+  } catch (e) {
+    app.log.fatal({ err: e }, 'ospd failed to start');
+    process.stderr.write(`ospd: cannot start: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+}
+
+function camel(k: string): string {
+  return k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}

@@ -1,0 +1,83 @@
+import type { Database } from './db.js';
+import type { Logger } from '../../common/logging.js';
+
+export interface Migration {
+  /** Stable, unique, sorts in application order: "NNNN-feature-what". */
+  id: string;
+  sql: string;
+}
+
+/**
+ * Schema history. Applied in id order, each in its own transaction, and
+ * recorded by id (not by a counter) so features developed side by side can
+ * each add theirs. Never edit an applied migration: add a new one.
+ */
+export const migrations: Migration[] = [
+  {
+    id: '0001-nodes',
+    sql: `
+      CREATE TABLE nodes (
+        uuid TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        driver TEXT NOT NULL,
+        driver_info TEXT NOT NULL DEFAULT '{}',
+        properties TEXT NOT NULL DEFAULT '{}',
+        capabilities TEXT NOT NULL DEFAULT '{}',
+        root_device TEXT NOT NULL DEFAULT '{}',
+        provision_state TEXT NOT NULL DEFAULT 'enroll',
+        power_state TEXT NOT NULL DEFAULT 'unknown',
+        maintenance INTEGER NOT NULL DEFAULT 0,
+        maintenance_reason TEXT NOT NULL DEFAULT '',
+        last_error TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE TABLE ports (
+        address TEXT PRIMARY KEY,
+        node_uuid TEXT NOT NULL REFERENCES nodes(uuid) ON DELETE CASCADE,
+        created_at TEXT NOT NULL
+      );
+      CREATE INDEX ports_node ON ports(node_uuid);
+    `,
+  },
+  {
+    id: '0002-node-events',
+    sql: `
+      CREATE TABLE node_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        node_uuid TEXT NOT NULL,
+        time TEXT NOT NULL,
+        type TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        message TEXT NOT NULL,
+        data TEXT NOT NULL DEFAULT '{}'
+      );
+      CREATE INDEX node_events_node ON node_events(node_uuid, id);
+      CREATE INDEX nodes_state ON nodes(provision_state);
+    `,
+  },
+];
+
+export async function migrate(db: Database, list: Migration[] = migrations, log?: Logger): Promise<string[]> {
+  await db.run(`CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`);
+  const done = new Set((await db.all<{ id: string }>('SELECT id FROM schema_migrations')).map((r) => r.id));
+  const ids = list.map((m) => m.id);
+  if (new Set(ids).size !== ids.length) throw new Error('duplicate migration id');
+  const applied: string[] = [];
+  for (const m of [...list].sort((a, b) => a.id.localeCompare(b.id))) {
+    if (done.has(m.id)) continue;
+    await db.transaction(async (tx) => {
+      for (const stmt of splitStatements(m.sql)) await tx.run(stmt);
+      await tx.run('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)', [m.id, new Date().toISOString()]);
+    });
+    log?.info({ migration: m.id }, 'schema migration applied');
+    applied.push(m.id);
+  }
+  return applied;
+}
+
+// Statements inside a transaction must go one at a time through run();
+// the migrations are ours, so a plain split on ';' at line ends is enough.
+function splitStatements(sql: string): string[] {
+  return sql.split(/;\s*(?:\n|$)/).map((s) => s.trim()).filter(Boolean);
+}

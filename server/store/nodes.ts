@@ -1,0 +1,150 @@
+import type { Queryable, SqlParam } from './db.js';
+import type { NodeRecord, ProvisionState, DriverName } from '../nodes/model.js';
+
+interface NodeRow {
+  uuid: string;
+  name: string;
+  driver: string;
+  driver_info: string;
+  properties: string;
+  capabilities: string;
+  root_device: string;
+  provision_state: string;
+  power_state: string;
+  maintenance: number;
+  maintenance_reason: string;
+  last_error: string;
+  created_at: string;
+  updated_at: string;
+  ports: string | null;
+}
+
+const SELECT = `SELECT n.*, (SELECT group_concat(address, ',') FROM (SELECT address FROM ports p WHERE p.node_uuid = n.uuid ORDER BY address)) AS ports FROM nodes n`;
+
+function fromRow(r: NodeRow): NodeRecord {
+  return {
+    uuid: r.uuid,
+    name: r.name,
+    ports: r.ports ? r.ports.split(',') : [],
+    driver: r.driver as DriverName,
+    driverInfo: JSON.parse(r.driver_info),
+    properties: JSON.parse(r.properties),
+    capabilities: JSON.parse(r.capabilities),
+    rootDevice: JSON.parse(r.root_device),
+    provisionState: r.provision_state as ProvisionState,
+    powerState: r.power_state,
+    maintenance: r.maintenance === 1,
+    maintenanceReason: r.maintenance_reason,
+    lastError: r.last_error,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export interface NodeFilter {
+  provisionState?: string;
+  profile?: string;
+  maintenance?: boolean;
+  driver?: string;
+  /** Return names greater than this one (stable paging by name). */
+  afterName?: string;
+  limit: number;
+}
+
+export interface NodeEventInput {
+  nodeUuid: string;
+  type: string;
+  actor: string;
+  message: string;
+  data?: Record<string, unknown>;
+}
+
+export interface NodeEventRow {
+  id: number;
+  node_uuid: string;
+  time: string;
+  type: string;
+  actor: string;
+  message: string;
+  data: string;
+}
+
+/** All SQL about nodes, ports and node events. Every method takes the connection or transaction to use. */
+export const nodeStore = {
+  async getByUuid(q: Queryable, uuid: string): Promise<NodeRecord | undefined> {
+    const r = await q.get<NodeRow>(`${SELECT} WHERE n.uuid = ?`, [uuid]);
+    return r && fromRow(r);
+  },
+
+  async getByName(q: Queryable, name: string): Promise<NodeRecord | undefined> {
+    const r = await q.get<NodeRow>(`${SELECT} WHERE n.name = ?`, [name]);
+    return r && fromRow(r);
+  },
+
+  async findByMac(q: Queryable, mac: string): Promise<NodeRecord | undefined> {
+    const r = await q.get<NodeRow>(`${SELECT} WHERE n.uuid = (SELECT node_uuid FROM ports WHERE address = ?)`, [mac]);
+    return r && fromRow(r);
+  },
+
+  async portOwners(q: Queryable, macs: string[]): Promise<Map<string, string>> {
+    if (macs.length === 0) return new Map();
+    const rows = await q.all<{ address: string; node_uuid: string }>(
+      `SELECT address, node_uuid FROM ports WHERE address IN (${macs.map(() => '?').join(',')})`, macs);
+    return new Map(rows.map((r) => [r.address, r.node_uuid]));
+  },
+
+  async list(q: Queryable, f: NodeFilter): Promise<NodeRecord[]> {
+    const where: string[] = [];
+    const params: SqlParam[] = [];
+    if (f.provisionState) { where.push('n.provision_state = ?'); params.push(f.provisionState); }
+    if (f.driver) { where.push('n.driver = ?'); params.push(f.driver); }
+    if (f.maintenance !== undefined) { where.push('n.maintenance = ?'); params.push(f.maintenance ? 1 : 0); }
+    if (f.profile) { where.push(`json_extract(n.capabilities, '$.profile') = ?`); params.push(f.profile); }
+    if (f.afterName !== undefined) { where.push('n.name > ?'); params.push(f.afterName); }
+    const rows = await q.all<NodeRow>(`${SELECT}${where.length ? ' WHERE ' + where.join(' AND ') : ''} ORDER BY n.name LIMIT ?`, [...params, f.limit]);
+    return rows.map(fromRow);
+  },
+
+  async count(q: Queryable): Promise<number> {
+    return (await q.get<{ c: number }>('SELECT count(*) AS c FROM nodes'))!.c;
+  },
+
+  async insert(q: Queryable, n: NodeRecord): Promise<void> {
+    await q.run(
+      `INSERT INTO nodes (uuid, name, driver, driver_info, properties, capabilities, root_device, provision_state, power_state,
+        maintenance, maintenance_reason, last_error, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+      [n.uuid, n.name, n.driver, JSON.stringify(n.driverInfo), JSON.stringify(n.properties), JSON.stringify(n.capabilities),
+        JSON.stringify(n.rootDevice), n.provisionState, n.powerState, n.maintenance ? 1 : 0, n.maintenanceReason, n.lastError,
+        n.createdAt, n.updatedAt]);
+    await nodeStore.setPorts(q, n.uuid, n.ports, n.createdAt);
+  },
+
+  async update(q: Queryable, n: NodeRecord): Promise<void> {
+    await q.run(
+      `UPDATE nodes SET name=?, driver=?, driver_info=?, properties=?, capabilities=?, root_device=?, provision_state=?, power_state=?,
+        maintenance=?, maintenance_reason=?, last_error=?, updated_at=? WHERE uuid=?`,
+      [n.name, n.driver, JSON.stringify(n.driverInfo), JSON.stringify(n.properties), JSON.stringify(n.capabilities),
+        JSON.stringify(n.rootDevice), n.provisionState, n.powerState, n.maintenance ? 1 : 0, n.maintenanceReason, n.lastError,
+        n.updatedAt, n.uuid]);
+    await nodeStore.setPorts(q, n.uuid, n.ports, n.updatedAt);
+  },
+
+  async setPorts(q: Queryable, uuid: string, macs: string[], now: string): Promise<void> {
+    await q.run(`DELETE FROM ports WHERE node_uuid = ?${macs.length ? ` AND address NOT IN (${macs.map(() => '?').join(',')})` : ''}`, [uuid, ...macs]);
+    for (const m of macs) await q.run('INSERT OR IGNORE INTO ports (address, node_uuid, created_at) VALUES (?, ?, ?)', [m, uuid, now]);
+  },
+
+  async delete(q: Queryable, uuid: string): Promise<void> {
+    await q.run('DELETE FROM nodes WHERE uuid = ?', [uuid]);
+  },
+
+  async appendEvent(q: Queryable, e: NodeEventInput, time = new Date().toISOString()): Promise<number> {
+    const r = await q.run('INSERT INTO node_events (node_uuid, time, type, actor, message, data) VALUES (?,?,?,?,?,?)',
+      [e.nodeUuid, time, e.type, e.actor, e.message, JSON.stringify(e.data ?? {})]);
+    return r.lastID;
+  },
+
+  async listEvents(q: Queryable, uuid: string, limit: number): Promise<NodeEventRow[]> {
+    return q.all<NodeEventRow>('SELECT * FROM node_events WHERE node_uuid = ? ORDER BY id DESC LIMIT ?', [uuid, limit]);
+  },
+};
