@@ -12,7 +12,7 @@ export interface TelemetryPublisherOptions {
   token: string;
   /** CA certificate(s) to pin for mqtts. */
   caPem?: string | Buffer;
-  collectFacts: () => Promise<Record<string, unknown>>;
+  collectFacts: () => Promise<object>;
   collectMetrics: () => Promise<Record<string, number>>;
   metricsIntervalMs?: number;
   /** Facts are re-collected this often and published when they change. */
@@ -101,7 +101,7 @@ export class TelemetryPublisher {
   }
 
   /** Replace the facts now (e.g. after a config change); published when connected. */
-  setFacts(facts: Record<string, unknown>): void {
+  setFacts(facts: object): void {
     this.serialise(async () => this.updateFacts(facts));
   }
 
@@ -121,7 +121,7 @@ export class TelemetryPublisher {
     }
   }
 
-  private async updateFacts(facts: Record<string, unknown>): Promise<void> {
+  private async updateFacts(facts: object): Promise<void> {
     const text = JSON.stringify(facts);
     if (text === this.facts) return;
     this.facts = text;
