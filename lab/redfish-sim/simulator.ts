@@ -88,6 +88,11 @@ export class RedfishSimulator {
   /** Simulates a concurrent writer: clients holding the old ETag get 412. */
   touch(path: string): void { this.versions.set(path, (this.versions.get(path) ?? 1) + 1); }
   expireAllSessions(): void { this.sessions.clear(); }
+  /** The next n PATCHes find the resource changed by someone else since the client read it. */
+  raceNextPatches(n: number): void { this.pendingRaces = n; }
+  /** PATCH answers with 412, for tests. */
+  preconditionFailures = 0;
+  private pendingRaces = 0;
   sessionCount(): number { return this.sessions.size; }
 
   private prepareSystem(path: string): void {
@@ -263,9 +268,11 @@ export class RedfishSimulator {
   }
 
   private async patchSystem(path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.pendingRaces > 0) { this.pendingRaces--; this.touch(path); }
     const ifMatch = req.headers['if-match'];
     // RFC 7232 section 3.1: a non-matching If-Match must yield 412.
     if ((this.opts.etags ?? true) && typeof ifMatch === 'string' && ifMatch !== '*' && ifMatch !== this.etag(path)) {
+      this.preconditionFailures++;
       return this.error(res, 412, 'PreconditionFailed', `ETag ${ifMatch} does not match ${this.etag(path)}`);
     }
     let body: Resource;

@@ -1,3 +1,5 @@
+// tsyringe (inside @peculiar/x509) needs the Reflect metadata polyfill loaded first.
+import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
