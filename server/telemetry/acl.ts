@@ -20,6 +20,7 @@ export const DEFAULT_TOPIC_LIMITS: TopicLimits = { maxTopicLevels: 16, maxTopicB
 export function identifierProblem(field: 'client id' | 'username', value: string): string | null {
   if (value.length === 0) return `${field} is empty; expected a non-empty name`;
   if (/[+#/]/.test(value)) return `${field} ${JSON.stringify(value)} contains '+', '#' or '/'; expected none of them`;
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused here
   if (/[\u0000-\u001f\u007f]/.test(value)) return `${field} ${JSON.stringify(value)} contains control characters`;
   if (Buffer.byteLength(value) > 256) return `${field} is ${Buffer.byteLength(value)} bytes; expected at most 256`;
   return null;
@@ -34,6 +35,7 @@ export function topicProblem(topic: string, limits: TopicLimits, isFilter: boole
   if (topic.length === 0) return 'topic is empty; expected at least one character (MQTT 3.1.1 section 4.7.3)';
   // A lone surrogate is what invalid UTF-8 decodes to after replacement
   // checks, and U+FFFD is the decoder's replacement for malformed bytes.
+  // eslint-disable-next-line no-control-regex -- U+0000 is forbidden by the spec
   if (/[\u0000\ufffd]/.test(topic) || /[\ud800-\udfff]/.test(topic.replace(/[\ud800-\udbff][\udc00-\udfff]/g, ''))) {
     return 'topic is not well-formed UTF-8 or contains U+0000 (MQTT 3.1.1 section 1.5.3)';
   }

@@ -36,8 +36,6 @@ export interface InProcessBus {
   publish(topic: string, payload: Buffer | string, opts?: { qos?: 0 | 1; retain?: boolean }): Promise<void>;
 }
 
-const SERVER_IDENTITY: MqttIdentity = { kind: 'server' };
-
 function authError(returnCode: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
