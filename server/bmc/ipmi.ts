@@ -71,6 +71,11 @@ export class IpmiDriver implements PowerDriver {
     if (!PREFERRED_SUITES.has(suite)) this.log.warn({ suite, where }, 'IPMI cipher suite other than 3 or 17 is weak or uncommon');
   }
 
+  /** The cipher suite that last worked for this BMC, if any. */
+  rememberedSuite(info: DriverInfo): number | undefined {
+    return this.workingSuite.get(this.bmcKey(info));
+  }
+
   validateInfo(info: DriverInfo): void {
     validateCommonInfo(info, 'default 623');
     if (info.protocol_version !== undefined && info.protocol_version !== '2.0') {
