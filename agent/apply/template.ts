@@ -26,11 +26,33 @@ export function renderTemplate(source: string, view: Record<string, unknown>, fi
   } catch (e) {
     const msg = (e as Error).message;
     // mustache.js reports a character offset ("Unclosed tag at 23"); operators need a line.
-    const at = /\bat (\d+)\s*$/.exec(msg);
-    const line = at ? lineOf(source, Number(at[1])) : undefined;
+    const line = errorLine(source, msg);
     const where = line === undefined ? fileForErrors : `${fileForErrors}:${line}`;
     throw new OspError('AGENT_TEMPLATE_INVALID', `template ${where}: ${msg}`, { file: fileForErrors, line });
   }
+}
+
+/**
+ * mustache.js reports a character offset, and for unclosed tags/sections the
+ * offset where it gave up (often end of file); the operator needs the line
+ * where the offending tag was opened.
+ */
+function errorLine(source: string, msg: string): number | undefined {
+  const at = /\bat (\d+)\s*$/.exec(msg);
+  if (!at) return undefined;
+  const offset = Number(at[1]);
+  const section = /^Unclosed section "(.*)" at/.exec(msg);
+  if (section) {
+    const name = section[1].replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    let open = -1;
+    for (const m of source.slice(0, offset).matchAll(new RegExp(`\\{\\{\\s*[#^]\\s*${name}\\s*\\}\\}`, 'g'))) open = m.index;
+    if (open >= 0) return lineOf(source, open);
+  }
+  if (msg.startsWith('Unclosed tag')) {
+    const open = source.lastIndexOf('{{', offset);
+    if (open >= 0) return lineOf(source, open);
+  }
+  return lineOf(source, offset);
 }
 
 function lineOf(text: string, offset: number): number {
