@@ -60,7 +60,7 @@ export class RedfishConnection {
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString();
-          let parsed: Record<string, unknown> = {};
+          let parsed: Record<string, unknown>;
           try { parsed = text ? JSON.parse(text) as Record<string, unknown> : {}; } catch { parsed = { raw: text.slice(0, 200) }; }
           resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
         });
@@ -117,8 +117,8 @@ export class RedfishConnection {
     const r = await this.call(method, path, body, headers);
     if (r.status >= 200 && r.status < 300) return r;
     const e = r.body.error as { code?: string; message?: string } | undefined;
-    const kind = r.status === 503 ? 'bmc' : 'bmc';
-    throw this.err(kind, `${method} ${path}: HTTP ${r.status} ${e?.message ?? ''}`.trim(), r.status === 503 ? '503' : (e?.code ?? String(r.status)));
+    // 503 is kept as the code so the retry policy treats it as transient.
+    throw this.err('bmc', `${method} ${path}: HTTP ${r.status} ${e?.message ?? ''}`.trim(), r.status === 503 ? '503' : (e?.code ?? String(r.status)));
   }
 
   async close(): Promise<void> {

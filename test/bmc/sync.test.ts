@@ -1,5 +1,4 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { join } from 'node:path';
 import { RedfishSimulator } from '../../lab/redfish-sim/simulator.js';
 import { generateSelfSignedCert } from '../../lab/redfish-sim/tls.js';
 import { RedfishDriver } from '../../server/bmc/redfish.js';
