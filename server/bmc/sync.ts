@@ -72,6 +72,9 @@ export class PowerSync {
     };
   }
 
+  /** The effective settings (defaults filled in). */
+  get options(): Readonly<Required<PowerSyncOptions>> { return this.o; }
+
   start(): void {
     this.stopped = false;
     this.schedule();
