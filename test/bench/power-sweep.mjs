@@ -5,6 +5,9 @@
 // Run after `npm run build`:  node test/bench/power-sweep.mjs [--bmcs N]
 // Prints one JSON object.
 import { request, Agent } from 'node:https';
+import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
+import process from 'node:process';
 import { parseArgs } from 'node:util';
 import { RedfishSimulator } from '../../dist/lab/redfish-sim/simulator.js';
 import { generateSelfSignedCert } from '../../dist/lab/redfish-sim/tls.js';
