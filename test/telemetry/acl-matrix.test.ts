@@ -91,7 +91,7 @@ describe('MQTT ACL matrix', () => {
       const marker = `forbidden-${matrix}`;
       const c = await login(username, password);
       // A refused publish closes the connection (MQTT 3.1.1 has no negative PUBACK).
-      const closed = new Promise((r) => c.once('close', r));
+      const closed = new Promise<void>((r) => c.once('close', () => r()));
       await Promise.race([c.publishAsync(topic, marker, { qos: 1, retain }).catch(() => undefined), closed, new Promise((r) => setTimeout(r, 1000))]);
       c.end(true);
     };
