@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 npx buf lint
 npx buf generate
+npx buf build --as-file-descriptor-set -o proto/gen/osp.binpb
 if ! git diff --quiet -- proto/gen || [ -n "$(git ls-files --others --exclude-standard proto/gen)" ]; then
   echo "proto/gen is stale: run 'npm run proto' and commit the result" >&2
   git status --short proto/gen >&2

@@ -1,7 +1,7 @@
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { ReflectionService } from '@grpc/reflection';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../common/logging.js';
@@ -34,6 +34,24 @@ export function protoDir(): string {
   throw new Error('proto/osp/v1 not found beside the program');
 }
 
+/**
+ * Reflection serves the FileDescriptorProtos exactly as buf compiled them
+ * (proto/gen/osp.binpb). Descriptors rebuilt by protobufjs carry map entries
+ * that strict peers (Python's descriptor pool, grpcurl) reject.
+ */
+function reflectionRoot(): Record<string, { fileDescriptorProtos: Buffer[] }> {
+  const set = readFileSync(path.join(protoDir(), 'gen', 'osp.binpb'));
+  const files: Buffer[] = [];
+  // FileDescriptorSet: `repeated FileDescriptorProto file = 1;`
+  const r = new BinaryReader(set);
+  while (r.pos < r.len) {
+    const [field, wire] = r.tag();
+    if (field === 1) files.push(Buffer.from(r.bytes()));
+    else r.skip(wire);
+  }
+  return { osp: { fileDescriptorProtos: files } };
+}
+
 /** The gRPC listener: TLS only, every service registered here, server reflection on. */
 export class GrpcApi {
   private server?: Server;
@@ -51,9 +69,7 @@ export class GrpcApi {
       'grpc.max_receive_message_length': 16 * 1024 * 1024,
     });
     for (const s of o.services) server.addService(s.definition, s.impl);
-    const dir = protoDir();
-    const files = readdirSync(path.join(dir, 'osp', 'v1')).filter((f) => f.endsWith('.proto')).map((f) => `osp/v1/${f}`);
-    new ReflectionService(loadSync(files, { includeDirs: [dir] })).addToServer(server);
+    new ReflectionService(reflectionRoot() as never).addToServer(server);
     const creds = ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(o.tls.certPem), private_key: Buffer.from(o.tls.keyPem) }], false);
     const host = o.listen.host.includes(':') ? `[${o.listen.host}]` : o.listen.host;
     this.boundPort = await new Promise<number>((resolve, reject) =>

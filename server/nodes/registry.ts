@@ -165,6 +165,7 @@ export class NodeRegistry {
   async import(content: string, source: string, actor: string): Promise<ImportResult> {
     const parsed = parseNodeFile(content, source);
     if (parsed.problems.length) this.invalid(parsed.problems, 'NODE_IMPORT_INVALID');
+    this.log.info({ source, actor, nodes: parsed.nodes.length }, 'node import started');
     const result = await this.db.transaction(async (tx) => {
       const res: ImportResult = { created: [], updated: [], unchanged: [] };
       const problems: string[] = [];

@@ -28,7 +28,8 @@ export function normaliseMac(v: unknown): string | null {
   if (typeof v !== 'string') return null;
   const hex = v.trim().toLowerCase().replace(/[:.-]/g, '');
   if (!/^[0-9a-f]{12}$/.test(hex)) return null;
-  if (!/^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$|^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$|^[0-9a-f]{12}$/.test(v.trim().toLowerCase())) return null;
+  // One separator style throughout: 52:54-00:… is a typo, not a MAC.
+  if (!/^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$|^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$|^[0-9a-f]{12}$/.test(v.trim().toLowerCase())) return null;
   return hex.match(/../g)!.join(':');
 }
 

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureAgentBinary, put, removeRoot, runAgent, setServerConfig, tempRoot } from './helpers.js';
+import { FIXTURES } from '../harness/fixtures.js';
 
 // Everything here drives the real single-executable binary (dist/osp-agent) over a --root tree.
 interface Phase { name: string; status: string; exitCode: number; stdoutTail: string; stderrTail: string }
@@ -115,7 +116,7 @@ describe('software deployments', () => {
   it('a script deployment gets its inputs and round-trips its outputs; runs once per id', async () => {
     const root = await newRoot();
     // Heat's own sample config (api-ref), writing to /tmp/$bar: bar is made unique and removed after.
-    const fixture = JSON.parse(await readFile('/work/shared/fixtures/os-config/os-collect-config/heat-api-config-show-response.json', 'utf8'));
+    const fixture = JSON.parse(await readFile(`${FIXTURES}/os-config/os-collect-config/heat-api-config-show-response.json`, 'utf8'));
     const bar = `osp-agent-deploy-${path.basename(root)}`;
     const deployment = {
       id: 'dep-1', name: 'write-file', group: 'script', config: fixture.software_config.config, options: null,

@@ -11,8 +11,9 @@ import { RunLock } from '../../agent/refresh/lock.js';
 import { runnableScripts } from '../../agent/refresh/refresher.js';
 import { AgentRunner } from '../../agent/runner.js';
 import { put, removeRoot, tempRoot } from './helpers.js';
+import { FIXTURES as SHARED_FIXTURES } from '../harness/fixtures.js';
 
-const FIXTURES = '/work/shared/fixtures/os-config/os-apply-config';
+const FIXTURES = `${SHARED_FIXTURES}/os-config/os-apply-config`;
 const roots: string[] = [];
 async function newRoot(): Promise<string> {
   const r = await tempRoot('osp-agent-unit-');

@@ -6,8 +6,9 @@ import { RedfishSimulator } from '../../lab/redfish-sim/simulator.js';
 import { generateSelfSignedCert, type SelfSignedCert } from '../../lab/redfish-sim/tls.js';
 import { RedfishDriver } from '../../server/bmc/redfish.js';
 import { BmcError, type NodeTarget } from '../../server/bmc/types.js';
+import { FIXTURES as SHARED_FIXTURES } from '../harness/fixtures.js';
 
-const FIXTURES = '/work/shared/fixtures/redfish';
+const FIXTURES = `${SHARED_FIXTURES}/redfish`;
 const MOCKUPS = readdirSync(FIXTURES).filter((d) => d.startsWith('public-'));
 const FAST = { powerPollIntervalMs: 20, retry: { attempts: 1, backoffMs: 0, maxBackoffMs: 0 }, callTimeoutMs: 5000 };
 

@@ -6,8 +6,9 @@ import { FakeDriver } from '../../server/bmc/fake.js';
 import { DriverRegistry } from '../../server/bmc/registry.js';
 import { PowerSync, POWER_FAILURE_FAULT } from '../../server/bmc/sync.js';
 import { MemoryPowerSyncStore } from '../../server/bmc/sync-memory-store.js';
+import { FIXTURES } from '../harness/fixtures.js';
 
-const MOCKUP = '/work/shared/fixtures/redfish/public-catfish';
+const MOCKUP = `${FIXTURES}/redfish/public-catfish`;
 const SIM_COUNT = 40;
 const FAKE_COUNT = 160;
 const sims: RedfishSimulator[] = [];

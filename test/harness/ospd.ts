@@ -1,0 +1,118 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, closeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+
+export const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+export const OSPD = path.join(REPO, 'bin', 'ospd');
+export const OSPCTL = path.join(REPO, 'bin', 'ospctl');
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program to completion, bounded by timeoutMs. */
+export function runProgram(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      p.kill('SIGKILL');
+      reject(new Error(`${cmd} ${args.join(' ')} did not finish in ${opts.timeoutMs ?? 60_000} ms`));
+    }, opts.timeoutMs ?? 60_000);
+    p.on('error', reject);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+    p.stdin.end(opts.input ?? '');
+  });
+}
+
+/** A real ospd process on an ephemeral loopback port with its own data dir. */
+export class OspdProcess {
+  proc?: ChildProcess;
+  readonly logFile: string;
+  port = 0;
+  private exited?: Promise<number | null>;
+
+  constructor(readonly dataDir = mkdtempSync(path.join(os.tmpdir(), 'ospd-test-')), readonly extraArgs: string[] = []) {
+    this.logFile = path.join(path.dirname(this.dataDir), `${path.basename(this.dataDir)}.log`);
+  }
+
+  get adminConfig(): string {
+    return path.join(this.dataDir, 'admin.yaml');
+  }
+
+  /** Starts ospd and waits for its 'ospd started' log line (bounded). */
+  async start(timeoutMs = 30_000): Promise<void> {
+    const fd = openSync(this.logFile, 'a');
+    const args = ['--data-dir', this.dataDir, '--grpc-listen', '127.0.0.1:0', ...this.extraArgs];
+    this.proc = spawn(process.execPath, [OSPD, ...args], { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    this.exited = new Promise((resolve) => this.proc!.on('exit', (code) => resolve(code)));
+    const deadline = Date.now() + timeoutMs;
+    const startOffset = this.log().length;
+    while (Date.now() < deadline) {
+      const fresh = this.log().slice(startOffset);
+      if (fresh.includes('"msg":"ospd started"')) {
+        this.port = Number(/"listen":"127\.0\.0\.1:(\d+)"/.exec(fresh)![1]);
+        return;
+      }
+      if (this.proc.exitCode !== null) throw new Error(`ospd exited with ${this.proc.exitCode}: ${fresh}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`ospd did not start in ${timeoutMs} ms: ${this.log().slice(startOffset)}`);
+  }
+
+  log(): string {
+    try {
+      return readFileSync(this.logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  admin(): { server: string; ca: string; token: string } {
+    return YAML.parse(readFileSync(this.adminConfig, 'utf8'));
+  }
+
+  ctl(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+    return runProgram(process.execPath, [OSPCTL, ...args], { env: { OSPCTL_CONFIG: this.adminConfig, ...opts.env }, timeoutMs: opts.timeoutMs });
+  }
+
+  /** Sends a signal and waits for exit (bounded); returns the exit code. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 20_000): Promise<number | null> {
+    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return this.proc?.exitCode ?? null;
+    this.proc.kill(signal);
+    const timer = setTimeout(() => this.proc?.kill('SIGKILL'), timeoutMs);
+    const code = await this.exited;
+    clearTimeout(timer);
+    return code ?? null;
+  }
+}
+
+/** A TripleO instackenv document with n fake-BMC ipmi nodes. */
+export function nodeFile(n: number, opts: { password?: string; prefix?: string; macBase?: number } = {}): string {
+  const nodes = Array.from({ length: n }, (_, i) => {
+    const k = (opts.macBase ?? 0) + i;
+    return {
+      name: `${opts.prefix ?? 'node'}-${i}`,
+      pm_type: 'ipmi',
+      pm_addr: `192.0.2.${(k % 250) + 1}`,
+      pm_user: 'admin',
+      pm_password: opts.password ?? 'Secret-Pass',
+      pm_port: '623',
+      mac: [`52:54:00:${((k >> 16) & 255).toString(16).padStart(2, '0')}:${((k >> 8) & 255).toString(16).padStart(2, '0')}:${(k & 255).toString(16).padStart(2, '0')}`],
+      cpu: '4', memory: '8192', disk: '100', arch: 'x86_64',
+      capabilities: i % 2 ? 'profile:compute,boot_mode:uefi' : 'profile:control',
+    };
+  });
+  return JSON.stringify({ nodes }, null, 2);
+}
