@@ -1,4 +1,4 @@
-/* global process, console, URL, setTimeout, setImmediate */
+/* global process */
 // Child process of mqtt-bench.mjs: hosts ospd's telemetry path (broker + ACL
 // + ingest + an in-memory sink standing in for the SQLite store) so its RSS
 // and event loop are measured apart from the load generator.
