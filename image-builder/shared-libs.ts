@@ -14,6 +14,24 @@ export function isElf(path: string): boolean {
   }
 }
 
+/** True when a 64-bit little-endian ELF has a PT_INTERP program header (it is dynamically linked). */
+export function hasInterpreter(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const h = Buffer.alloc(64);
+    if (readSync(fd, h, 0, 64, 0) < 64 || h[4] !== 2 || h[5] !== 1) return false;
+    const phoff = Number(h.readBigUInt64LE(0x20));
+    const phentsize = h.readUInt16LE(0x36);
+    const phnum = h.readUInt16LE(0x38);
+    const ph = Buffer.alloc(phentsize * phnum);
+    readSync(fd, ph, 0, ph.length, phoff);
+    for (let i = 0; i < phnum; i++) if (ph.readUInt32LE(i * phentsize) === 3) return true;
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * The shared objects a dynamic ELF binary loads, loader included, as absolute host
  * paths. Uses ldd itself (glibc's own resolver, honouring ld.so.cache and RUNPATH),
@@ -22,7 +40,14 @@ export function isElf(path: string): boolean {
 export async function sharedLibraries(binary: string): Promise<string[]> {
   const r = await runCommand(['ldd', binary]);
   const out = r.stdout + r.stderr;
-  if (/not a dynamic executable|statically linked/.test(out)) return [];
+  if (/not a dynamic executable|statically linked/.test(out)) {
+    // ldd also says this for a dynamic binary the loader rejects (e.g. a mangled dynamic
+    // section): that binary would fail at boot, so refuse it here.
+    if (hasInterpreter(binary)) {
+      throw new OspError('IMAGE_BUILD_FAILED', `${binary} names a program interpreter but the loader rejects it: ${out.trim()}`, { binary });
+    }
+    return [];
+  }
   if (r.exitCode !== 0) {
     throw new OspError('IMAGE_BUILD_FAILED', `ldd ${binary} failed (exit ${r.exitCode}): ${out.trim()}`, { binary });
   }

@@ -1,0 +1,49 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+
+/**
+ * A QEMU guest whose serial console we read. The test owns the process: stop()
+ * kills it, and waitFor() is bounded in time so a hung boot fails instead of hanging.
+ */
+export class QemuSerialGuest {
+  private child?: ChildProcess;
+  private output = '';
+
+  constructor(private readonly argv: string[]) {}
+
+  start(): void {
+    this.child = spawn('qemu-system-x86_64', this.argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout!.on('data', (c: Buffer) => { this.output += c.toString('utf8'); });
+    this.child.stderr!.on('data', (c: Buffer) => { this.output += c.toString('utf8'); });
+  }
+
+  get console(): string {
+    return this.output;
+  }
+
+  /** Resolves with the first match, rejects with the console tail after timeoutMs or on exit. */
+  waitFor(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
+    return new Promise((resolve, reject) => {
+      const started = Date.now();
+      const timer = setInterval(() => {
+        const m = pattern.exec(this.output);
+        if (m) {
+          clearInterval(timer);
+          resolve(m);
+        } else if (Date.now() - started > timeoutMs || this.child?.exitCode !== null) {
+          clearInterval(timer);
+          reject(new Error(`serial console never showed ${pattern} within ${timeoutMs} ms; last output:\n${this.output.slice(-3000)}`));
+        }
+      }, 250);
+    });
+  }
+
+  async stop(): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    c.kill('SIGTERM');
+    const t = setTimeout(() => c.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(t);
+  }
+}
