@@ -1,5 +1,6 @@
 import type { Database } from './db.js';
 import type { Logger } from '../../common/logging.js';
+import { bmcMigrations } from './schema/bmc.js';
 
 export interface Migration {
   /** Stable, unique, sorts in application order: "NNNN-feature-what". */
@@ -56,6 +57,7 @@ export const migrations: Migration[] = [
       CREATE INDEX nodes_state ON nodes(provision_state);
     `,
   },
+  ...bmcMigrations,
 ];
 
 export async function migrate(db: Database, list: Migration[] = migrations, log?: Logger): Promise<string[]> {
