@@ -24,8 +24,13 @@ export interface TelemetryBrokerOptions {
   retained?: RetainedStore;
   maxPayloadBytes?: number;
   topicLimits?: TopicLimits;
-  /** A subscriber whose socket stays full this long is disconnected so it cannot hold others back. */
+  /** A subscriber whose socket stays backed up this long is disconnected. */
   drainTimeoutMs?: number;
+  /**
+   * Outgoing bytes queued on a subscriber's socket beyond which deliveries to
+   * it are dropped (and counted) instead of making the broker wait for it.
+   */
+  slowConsumerBytes?: number;
   registry?: MetricsRegistry;
   logger?: Logger;
 }
@@ -60,12 +65,17 @@ export class TelemetryBroker implements InProcessBus {
   private readonly limits: TopicLimits;
   private restoring = false;
   private readonly connectedAgents = new Map<Client, string>();
+  private readonly slowSince = new WeakMap<Client, number>();
+  private readonly slowConsumerBytes: number;
+  private readonly drainTimeoutMs: number;
   private readonly counters;
 
   constructor(private readonly opts: TelemetryBrokerOptions) {
     this.log = opts.logger ?? silentLogger();
     this.maxPayloadBytes = opts.maxPayloadBytes ?? 256 * 1024;
     this.limits = opts.topicLimits ?? DEFAULT_TOPIC_LIMITS;
+    this.slowConsumerBytes = opts.slowConsumerBytes ?? 512 * 1024;
+    this.drainTimeoutMs = opts.drainTimeoutMs ?? 10_000;
     if (opts.plain && !isLoopbackHost(opts.plain.host)) {
       throw new OspError('CONFIG_INVALID', `mqtt plain listener host ${JSON.stringify(opts.plain.host)} is not a loopback address; expected 127.0.0.0/8, ::1 or localhost (use the TLS listener elsewhere)`, { field: 'mqtt-plain-listen', value: opts.plain.host });
     }
@@ -75,13 +85,14 @@ export class TelemetryBroker implements InProcessBus {
           clients: r.gauge('ospd_mqtt_clients', 'Connected MQTT clients'),
           messages: r.counter('ospd_mqtt_messages_received_total', 'MQTT PUBLISH packets accepted from clients'),
           denied: r.counter('ospd_mqtt_denied_total', 'MQTT operations refused by authentication or ACL'),
+          slowDrops: r.counter('ospd_mqtt_slow_consumer_drops_total', 'Deliveries dropped because the subscriber was not reading'),
         }
       : null;
   }
 
   async start(): Promise<void> {
     const aedes = new Aedes({
-      drainTimeout: this.opts.drainTimeoutMs ?? 10_000,
+      drainTimeout: this.drainTimeoutMs,
       maxTopicLevels: Math.min(this.limits.maxTopicLevels, 100),
       maxClientsIdLength: 256,
       preConnect: (client, packet, cb) => {
@@ -123,7 +134,8 @@ export class TelemetryBroker implements InProcessBus {
         const identity = this.identities.get(client);
         if (!identity) return null;
         if (packet.topic.startsWith('$') && identity.kind !== 'server') return null;
-        return mayReceive(identity, packet.topic) ? packet : null;
+        if (!mayReceive(identity, packet.topic)) return null;
+        return this.slowConsumer(client) ? null : packet;
       },
     });
     this.aedes = aedes;
@@ -156,10 +168,12 @@ export class TelemetryBroker implements InProcessBus {
     await this.publish(SERVER_STATUS_TOPIC, 'online', { qos: 1, retain: true });
 
     try {
-      if (this.opts.plain) await this.listen('plain', createTcpServer(aedes.handle), this.opts.plain);
+      // The high water mark sits above slowConsumerBytes; see slowConsumer().
+      const highWaterMark = this.slowConsumerBytes * 2;
+      if (this.opts.plain) await this.listen('plain', createTcpServer({ highWaterMark }, aedes.handle), this.opts.plain);
       if (this.opts.tls) {
         const t = this.opts.tls;
-        await this.listen('tls', createTlsServer({ cert: t.certPem, key: t.keyPem, ca: t.caPem, minVersion: 'TLSv1.2' }, aedes.handle), t);
+        await this.listen('tls', createTlsServer({ cert: t.certPem, key: t.keyPem, ca: t.caPem, minVersion: 'TLSv1.2', highWaterMark }, aedes.handle), t);
       }
     } catch (e) {
       await this.stop();
@@ -231,6 +245,30 @@ export class TelemetryBroker implements InProcessBus {
     };
     await new Promise<void>((resolve) => aedes.subscribe(filter, deliver, resolve));
     return () => new Promise<void>((resolve) => (this.aedes ? this.aedes.unsubscribe(filter, deliver, resolve) : resolve()));
+  }
+
+  /**
+   * A subscriber that stops reading must not hold the others back: aedes
+   * waits for 'drain' on a full socket before the next delivery, so once a
+   * socket has more than `slowConsumerBytes` queued (below the socket's high
+   * water mark, so that wait never starts) its deliveries are dropped, and
+   * after `drainTimeoutMs` of that the client is disconnected.
+   */
+  private slowConsumer(client: Client): boolean {
+    const queued = (client.conn as { writableLength?: number }).writableLength ?? 0;
+    if (queued <= this.slowConsumerBytes) {
+      this.slowSince.delete(client);
+      return false;
+    }
+    const now = Date.now();
+    const since = this.slowSince.get(client) ?? now;
+    this.slowSince.set(client, since);
+    this.counters?.slowDrops.inc();
+    if (now - since > this.drainTimeoutMs) {
+      this.log.warn({ clientId: client.id, queuedBytes: queued }, 'mqtt subscriber not reading; disconnecting');
+      client.close();
+    }
+    return true;
   }
 
   private async authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthenticateError | null> {
