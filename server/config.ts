@@ -17,6 +17,19 @@ export interface OspdConfig {
   advertiseAddresses: string[];
   logLevel: string;
   shutdownGraceMs: number;
+  /** BMC control (issue 3): see README's configuration table. */
+  bmc: BmcConfig;
+}
+
+export interface BmcConfig {
+  ipmiCipherSuites: number[];
+  minIntervalMs: number;
+  callTimeoutMs: number;
+  powerWaitTimeoutMs: number;
+  /** 0 = power sync off. */
+  syncIntervalMs: number;
+  syncConcurrency: number;
+  syncMaxFailures: number;
 }
 
 type Raw = string | number | boolean | string[] | null | undefined;
@@ -62,6 +75,13 @@ function parseInt10(key: string, raw: Raw, min: number, max: number): number {
   return n;
 }
 
+function parseCipherSuites(key: string, raw: Raw): number[] {
+  const expected = 'a comma-separated list of IPMI cipher suites from 1 to 17, e.g. 17,3 (suite 0 has no authentication)';
+  const parts = typeof raw === 'number' ? [String(raw)] : typeof raw === 'string' ? raw.split(',').map((p) => p.trim()) : [];
+  if (!parts.length || parts.some((p) => !/^\d+$/.test(p) || +p < 1 || +p > 17)) fail(key, raw, expected);
+  return parts.map(Number);
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export const settings: Setting[] = [
@@ -105,7 +125,25 @@ export const settings: Setting[] = [
     describe: 'how long in-flight calls may finish after SIGTERM before they are cut (default 10000)',
     apply: (c, raw) => (c.shutdownGraceMs = parseInt10('shutdown-grace-ms', raw, 0, 600_000)),
   },
+  ...bmcSettings(),
 ];
+
+function bmcSettings(): Setting[] {
+  const int = (key: string, describe: string, min: number, max: number, set: (b: BmcConfig, v: number) => void): Setting =>
+    ({ key, arg: 'N', describe, apply: (c, raw) => set(c.bmc!, parseInt10(key, raw, min, max)) });
+  return [
+    {
+      key: 'ipmi-cipher-suites', arg: 'LIST', describe: 'IPMI cipher suites to try in order (default 17,3)',
+      apply: (c, raw) => (c.bmc!.ipmiCipherSuites = parseCipherSuites('ipmi-cipher-suites', raw)),
+    },
+    int('bmc-min-interval-ms', 'minimum gap between two IPMI commands to one BMC (default 1000)', 0, 60_000, (b, v) => (b.minIntervalMs = v)),
+    int('bmc-call-timeout-ms', 'bound on one BMC call (default 20000)', 100, 600_000, (b, v) => (b.callTimeoutMs = v)),
+    int('power-wait-timeout-ms', 'how long a power action waits for the BMC to report the target state (default 60000)', 100, 3_600_000, (b, v) => (b.powerWaitTimeoutMs = v)),
+    int('power-sync-interval-ms', 'power-state sync period; 0 turns it off (default 60000)', 0, 86_400_000, (b, v) => (b.syncIntervalMs = v)),
+    int('power-sync-concurrency', 'BMCs the power sync reads at once (default 32)', 1, 1024, (b, v) => (b.syncConcurrency = v)),
+    int('power-sync-max-failures', 'consecutive failed reads before the sync puts a node into maintenance (default 3)', 1, 1000, (b, v) => (b.syncMaxFailures = v)),
+  ];
+}
 
 export function defaultDataDir(): string {
   if (process.getuid?.() === 0) return '/var/lib/ospd';
@@ -119,6 +157,10 @@ function defaults(): OspdConfig {
     advertiseAddresses: [],
     logLevel: 'info',
     shutdownGraceMs: 10_000,
+    bmc: {
+      ipmiCipherSuites: [17, 3], minIntervalMs: 1000, callTimeoutMs: 20_000, powerWaitTimeoutMs: 60_000,
+      syncIntervalMs: 60_000, syncConcurrency: 32, syncMaxFailures: 3,
+    },
   };
 }
 
