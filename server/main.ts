@@ -12,6 +12,7 @@ import { NodeRegistry } from './nodes/registry.js';
 import { GrpcApi } from './api/server.js';
 import { adminAuthenticator } from './api/admin-auth.js';
 import { nodeService } from './api/node-service.js';
+import { BmcControl } from './nodes/bmc-control.js';
 
 export const VERSION = '0.1.0';
 
@@ -22,6 +23,7 @@ export const VERSION = '0.1.0';
 export class Ospd {
   private db?: Database;
   private api?: GrpcApi;
+  private bmc?: BmcControl;
   readonly log: Logger;
 
   constructor(readonly cfg: OspdConfig) {
@@ -43,10 +45,12 @@ export class Ospd {
     const holder: { hash?: string } = {};
     const auth = adminAuthenticator(() => holder.hash);
     const apiLog = log.child({ component: 'api' });
+    this.bmc = new BmcControl(this.db, registry, secrets, cfg.bmc, log.child({ component: 'bmc' }));
+    await this.bmc.start();
     this.api = new GrpcApi({
       listen: cfg.grpcListen,
       tls: { certPem: tls.serverCertPem, keyPem: tls.serverKeyPem },
-      services: [nodeService(registry, auth, apiLog)],
+      services: [nodeService(registry, auth, apiLog), this.bmc.service(auth, apiLog)],
       log: apiLog,
     });
     await this.api.start();
@@ -64,6 +68,8 @@ export class Ospd {
   async stop(): Promise<void> {
     this.log.info('ospd stopping');
     await this.api?.stop(this.cfg.shutdownGraceMs);
+    // After the API: no call can start a BMC action any more; before the store: sync and verifications still write.
+    await this.bmc?.stop();
     await this.db?.close();
     this.log.info('ospd stopped');
   }
