@@ -128,6 +128,7 @@ export class ImageBuilder {
     const outputs: OutputFile[] = [];
     let agentVersion = 'none';
     const recordEnvironment = async (): Promise<void> => {
+      const root = runner.currentRoot;
       // As dib's /etc/dib_environment: what built this image, so it can be rebuilt.
       mkdirSync(join(root, 'etc'), { recursive: true });
       const lines = Object.entries(env).sort().map(([k, v]) => `export ${k}=${JSON.stringify(v)}`);
@@ -135,10 +136,13 @@ export class ImageBuilder {
       mkdirSync(join(root, 'etc/osp-image'), { recursive: true });
       writeFileSync(join(root, 'etc/osp-image/build.json'), JSON.stringify({ arguments: req.arguments, elements: env.IMAGE_ELEMENT.split(' '), packages, type: req.type, builtAt: new Date(started).toISOString() }, null, 2) + '\n');
     };
+    const hooks: NonNullable<ConstructorParameters<typeof PhaseRunner>[0]['hooks']> = {};
     const runner = new PhaseRunner({
       elements: ordered, targetRoot: root, workDir: join(work, 'hooks'), env, logger: log,
       breakpoint: req.breakpoint, streamOutput: this.deps.streamOutput,
-      hooks: isRamdisk
+      hooks,
+    });
+    Object.assign(hooks, isRamdisk
         ? {
             'after:root.d': async () => {
               await ramdisk.installBusybox();
@@ -152,11 +156,10 @@ export class ImageBuilder {
             'after:post-install.d': async () => { await ramdisk.resolveLibraries(); },
             'before:finalise.d': recordEnvironment,
           }
-        : { 'before:finalise.d': recordEnvironment },
-    });
-    const disk = isRamdisk ? undefined : new DiskImageWriter({ root, work, output, type: req.type as 'raw' | 'qcow2', sizeGiB: req.sizeGiB ?? 4, logger: log, debs, cacheDir: this.cacheDir });
+        : { 'before:finalise.d': recordEnvironment });
+    const disk = isRamdisk ? undefined : new DiskImageWriter({ root, work, output, type: req.type as 'raw' | 'qcow2', sizeGiB: req.sizeGiB ?? 4, logger: log, env });
+    if (disk) Object.assign(hooks, disk.hooks(runner));
     try {
-      if (disk) await disk.attachTo(runner);
       await runner.runAll();
       if (isRamdisk) {
         await ramdisk.pack(`${output}.initramfs`, compression);

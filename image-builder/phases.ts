@@ -56,7 +56,20 @@ function wrapperText(envFiles: string[]): string {
  * phase from all elements run sorted by name (NN-name), like dib's dib-run-parts.
  */
 export class PhaseRunner {
-  constructor(private readonly opts: PhaseRunnerOptions) {}
+  private targetRoot: string;
+
+  constructor(private readonly opts: PhaseRunnerOptions) {
+    this.targetRoot = opts.targetRoot;
+  }
+
+  /** Whole-disk builds move the root onto the mounted image before block-device.d. */
+  setTargetRoot(root: string): void {
+    this.targetRoot = root;
+  }
+
+  get currentRoot(): string {
+    return this.targetRoot;
+  }
 
   scriptsFor(phase: Phase): PhaseScript[] {
     const all = this.opts.elements.flatMap((e) => e.phases.get(phase) ?? []);
@@ -91,13 +104,13 @@ export class PhaseRunner {
     writeFileSync(wrapper, wrapperText(this.envFiles()), { mode: 0o755 });
     for (const s of scripts) {
       const el = this.opts.elements.find((e) => e.name === s.element)!;
-      const env = { ...process.env, ...this.opts.env, TARGET_ROOT: this.opts.targetRoot, OSP_ELEMENT_DIR: el.dir };
+      const env = { ...process.env, ...this.opts.env, TARGET_ROOT: this.targetRoot, OSP_ELEMENT_DIR: el.dir };
       await this.exec(s, [wrapper, s.path], env);
     }
   }
 
   private async runInChroot(phase: Phase, scripts: PhaseScript[]): Promise<void> {
-    const root = this.opts.targetRoot;
+    const root = this.targetRoot;
     const hooks = join(root, IN_TARGET_HOOKS);
     rmSync(hooks, { recursive: true, force: true });
     mkdirSync(join(hooks, 'environment.d'), { recursive: true });
@@ -142,7 +155,7 @@ export class PhaseRunner {
       this.opts.logger.warn({ break: `${when}-${phase}` }, 'break ignored: not an interactive run');
       return;
     }
-    process.stderr.write(`osp-image: break ${when}-${phase}; TARGET_ROOT=${this.opts.targetRoot}; exit the shell to continue\n`);
-    spawnSync('bash', ['-i'], { stdio: 'inherit', cwd: this.opts.targetRoot, env: { ...process.env, ...this.opts.env, TARGET_ROOT: this.opts.targetRoot } });
+    process.stderr.write(`osp-image: break ${when}-${phase}; TARGET_ROOT=${this.targetRoot}; exit the shell to continue\n`);
+    spawnSync('bash', ['-i'], { stdio: 'inherit', cwd: this.targetRoot, env: { ...process.env, ...this.opts.env, TARGET_ROOT: this.targetRoot } });
   }
 }

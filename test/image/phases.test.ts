@@ -8,10 +8,11 @@ import { resolveElements } from '../../image-builder/resolve.js';
 import { PhaseRunner, parseBreakpoint } from '../../image-builder/phases.js';
 import { mountsUnder } from '../../image-builder/chroot-mounts.js';
 import { installBinaryWithLibraries } from '../../image-builder/shared-libs.js';
-import { makeElementTree } from './element-tree.js';
+import { makeElementTree, removeElementTrees } from './element-tree.js';
 
 const cleanup: string[] = [];
 afterAll(() => {
+  removeElementTrees();
   for (const d of cleanup) if (mountsUnder(d).length === 0) rmSync(d, { recursive: true, force: true });
 });
 

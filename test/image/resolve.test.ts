@@ -1,7 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ElementLibrary } from '../../image-builder/elements.js';
 import { resolveElements } from '../../image-builder/resolve.js';
-import { makeElementTree } from './element-tree.js';
+import { makeElementTree, removeElementTrees } from './element-tree.js';
+
+afterAll(removeElementTrees);
 
 function names(requested: string[], tree: string): string[] {
   return resolveElements(requested, new ElementLibrary([tree])).ordered.map((e) => e.name);
