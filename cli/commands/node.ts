@@ -4,6 +4,7 @@ import path from 'node:path';
 import { NodeServiceClient, type Node, type NodeEvent, type PatchOperation } from '../../proto/gen/osp/v1/node.js';
 import { renderList, renderOne, UsageError, type Column } from '../output.js';
 import { keyValues, positiveInt, repeatable, withOutput, type Ctx, type OutputOpts } from '../command-kit.js';
+import { addNodePowerCommands } from './node-power.js';
 
 const props = (n: Node) => ({
   cpus: n.properties?.cpus, memory_mb: n.properties?.memoryMb, local_gb: n.properties?.localGb, cpu_arch: n.properties?.cpuArch,
@@ -201,5 +202,6 @@ export function nodeCommand(ctx: Ctx): Command {
       ctx.out(renderList(r.events, EVENT_COLUMNS, o.format, o.column));
     });
 
+  addNodePowerCommands(node, ctx);
   return node;
 }
