@@ -13,6 +13,9 @@ import { GrpcApi } from './api/server.js';
 import { adminAuthenticator } from './api/admin-auth.js';
 import { nodeService } from './api/node-service.js';
 import { BmcControl } from './nodes/bmc-control.js';
+import { NodeConfigs } from './agents/configs.js';
+import { configService } from './api/config-service.js';
+import { AgentApi } from './api/agent-service.js';
 
 export const VERSION = '0.1.0';
 
@@ -24,6 +27,7 @@ export class Ospd {
   private db?: Database;
   private api?: GrpcApi;
   private bmc?: BmcControl;
+  private agentApi?: AgentApi;
   readonly log: Logger;
 
   constructor(readonly cfg: OspdConfig) {
@@ -47,10 +51,17 @@ export class Ospd {
     const apiLog = log.child({ component: 'api' });
     this.bmc = new BmcControl(this.db, registry, secrets, cfg.bmc, log.child({ component: 'bmc' }));
     await this.bmc.start();
+    const configs = new NodeConfigs(this.db, registry, log.child({ component: 'configs' }));
+    this.agentApi = new AgentApi(this.db, registry, configs, log.child({ component: 'agents' }));
     this.api = new GrpcApi({
       listen: cfg.grpcListen,
       tls: { certPem: tls.serverCertPem, keyPem: tls.serverKeyPem },
-      services: [nodeService(registry, auth, apiLog), this.bmc.service(auth, apiLog)],
+      services: [
+        nodeService(registry, auth, apiLog),
+        this.bmc.service(auth, apiLog),
+        configService(configs, auth, apiLog, () => ({ server: this.clientUrl(), caPem: tls.caCertPem, caSha256: tls.caSha256 })),
+        this.agentApi.service(),
+      ],
       log: apiLog,
     });
     await this.api.start();
@@ -67,6 +78,8 @@ export class Ospd {
 
   async stop(): Promise<void> {
     this.log.info('ospd stopping');
+    // Streams never finish on their own: end them so the graceful stop only waits for unary calls.
+    this.agentApi?.closeAll();
     await this.api?.stop(this.cfg.shutdownGraceMs);
     // After the API: no call can start a BMC action any more; before the store: sync and verifications still write.
     await this.bmc?.stop();

@@ -5,6 +5,7 @@ import { NodeServiceClient, type Node, type NodeEvent, type PatchOperation } fro
 import { renderList, renderOne, UsageError, type Column } from '../output.js';
 import { keyValues, positiveInt, repeatable, withOutput, type Ctx, type OutputOpts } from '../command-kit.js';
 import { addNodePowerCommands } from './node-power.js';
+import { addConfigCommands } from './node-config.js';
 
 const props = (n: Node) => ({
   cpus: n.properties?.cpus, memory_mb: n.properties?.memoryMb, local_gb: n.properties?.localGb, cpu_arch: n.properties?.cpuArch,
@@ -202,6 +203,7 @@ export function nodeCommand(ctx: Ctx): Command {
       ctx.out(renderList(r.events, EVENT_COLUMNS, o.format, o.column));
     });
 
+  addConfigCommands(node, ctx);
   addNodePowerCommands(node, ctx);
   return node;
 }

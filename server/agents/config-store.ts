@@ -1,0 +1,90 @@
+import type { Queryable } from '../store/db.js';
+
+export interface DeploymentDoc {
+  id: string;
+  name: string;
+  group: string;
+  config: string;
+  inputs: { name: string; value: unknown }[];
+  options: Record<string, unknown> | null;
+}
+
+export interface RevisionRow {
+  nodeUuid: string;
+  revision: number;
+  contentHash: string;
+  metadata: Record<string, unknown>;
+  deployments: DeploymentDoc[];
+  actor: string;
+  createdAt: string;
+}
+
+export interface AckRow {
+  revision: number;
+  status: string;
+  configHash: string;
+  result: { phases: unknown[]; deployments: unknown[]; startedAt?: string; finishedAt?: string };
+  receivedAt: string;
+}
+
+interface RawRevision {
+  node_uuid: string;
+  revision: number;
+  content_hash: string;
+  metadata: string;
+  deployments: string;
+  actor: string;
+  created_at: string;
+}
+
+const toRevision = (r: RawRevision): RevisionRow => ({
+  nodeUuid: r.node_uuid, revision: r.revision, contentHash: r.content_hash, metadata: JSON.parse(r.metadata),
+  deployments: JSON.parse(r.deployments), actor: r.actor, createdAt: r.created_at,
+});
+
+/** All SQL about config revisions, agent tokens and acknowledgements. */
+export const configStore = {
+  async latest(q: Queryable, nodeUuid: string): Promise<RevisionRow | undefined> {
+    const r = await q.get<RawRevision>('SELECT * FROM config_revisions WHERE node_uuid = ? ORDER BY revision DESC LIMIT 1', [nodeUuid]);
+    return r && toRevision(r);
+  },
+
+  async at(q: Queryable, nodeUuid: string, revision: number): Promise<RevisionRow | undefined> {
+    const r = await q.get<RawRevision>('SELECT * FROM config_revisions WHERE node_uuid = ? AND revision = ?', [nodeUuid, revision]);
+    return r && toRevision(r);
+  },
+
+  async insert(q: Queryable, r: RevisionRow): Promise<void> {
+    await q.run('INSERT INTO config_revisions (node_uuid, revision, content_hash, metadata, deployments, actor, created_at) VALUES (?,?,?,?,?,?,?)',
+      [r.nodeUuid, r.revision, r.contentHash, JSON.stringify(r.metadata), JSON.stringify(r.deployments), r.actor, r.createdAt]);
+  },
+
+  async tokenHash(q: Queryable, nodeUuid: string): Promise<string | undefined> {
+    return (await q.get<{ token_hash: string }>('SELECT token_hash FROM agent_tokens WHERE node_uuid = ?', [nodeUuid]))?.token_hash;
+  },
+
+  async setToken(q: Queryable, nodeUuid: string, hash: string, now: string): Promise<void> {
+    await q.run('INSERT INTO agent_tokens (node_uuid, token_hash, created_at) VALUES (?,?,?) ON CONFLICT(node_uuid) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at',
+      [nodeUuid, hash, now]);
+  },
+
+  async deleteToken(q: Queryable, nodeUuid: string): Promise<boolean> {
+    return (await q.run('DELETE FROM agent_tokens WHERE node_uuid = ?', [nodeUuid])).changes > 0;
+  },
+
+  async putAck(q: Queryable, nodeUuid: string, a: AckRow): Promise<void> {
+    await q.run(`INSERT INTO config_acks (node_uuid, revision, status, config_hash, result, received_at) VALUES (?,?,?,?,?,?)
+      ON CONFLICT(node_uuid, revision) DO UPDATE SET status = excluded.status, config_hash = excluded.config_hash, result = excluded.result, received_at = excluded.received_at`,
+    [nodeUuid, a.revision, a.status, a.configHash, JSON.stringify(a.result), a.receivedAt]);
+  },
+
+  async lastAck(q: Queryable, nodeUuid: string): Promise<AckRow | undefined> {
+    const r = await q.get<{ revision: number; status: string; config_hash: string; result: string; received_at: string }>(
+      'SELECT * FROM config_acks WHERE node_uuid = ? ORDER BY received_at DESC, revision DESC LIMIT 1', [nodeUuid]);
+    return r && { revision: r.revision, status: r.status, configHash: r.config_hash, result: JSON.parse(r.result), receivedAt: r.received_at };
+  },
+
+  async appliedRevision(q: Queryable, nodeUuid: string): Promise<number> {
+    return (await q.get<{ r: number | null }>(`SELECT max(revision) AS r FROM config_acks WHERE node_uuid = ? AND status = 'succeeded'`, [nodeUuid]))?.r ?? 0;
+  },
+};
