@@ -35,17 +35,18 @@ registerRunCommand(async ({ configPath, engine, server, logger }) => {
     throw e;
   }
   const log = logger.child({ node: cfg.node, server: cfg.server });
-  let transport: AgentTransport | undefined;
+  // The runner acknowledges through the transport, and the transport feeds the runner.
+  const link: { transport?: AgentTransport } = {};
   const runner = new AgentRunner({
     engine, logger: log,
     onResult: async (r) => {
       // A run that changed nothing acknowledges too: the server learns the agent is current.
-      if (r.revision > 0 && transport) await transport.ack(toAck(r));
+      if (r.revision > 0 && link.transport) await link.transport.ack(toAck(r));
     },
   });
   let exit: (code: number) => void = () => undefined;
   const finished = new Promise<number>((resolve) => (exit = resolve));
-  transport = new AgentTransport({
+  const transport = new AgentTransport({
     cfg, log,
     appliedRevision: () => server.latest()?.revision ?? 0,
     onRevision: async (c) => {
@@ -58,6 +59,7 @@ registerRunCommand(async ({ configPath, engine, server, logger }) => {
     },
   });
   const stop = () => exit(0);
+  link.transport = transport;
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   log.info('osp-agent running');
