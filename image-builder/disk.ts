@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../common/logging.js';
 import { OspError } from '../common/errors.js';
@@ -20,10 +20,11 @@ export interface DiskImageOptions {
  * Whole-disk output. Before block-device.d it lays out GPT (BIOS boot, EFI system
  * partition, ext4 root) on a loop device, copies the built root in and points the
  * runner at it, so finalise.d (the vm element: fstab, GRUB) runs in the real
- * filesystem. stop() detaches everything it attached, whatever happened.
+ * filesystem; /boot/efi is then copied into the FAT ESP. stop() detaches everything it attached, whatever happened.
  */
 export class DiskImageWriter {
   private loop?: string;
+  private esp?: string;
   private readonly mounted: string[] = [];
   private readonly rawPath: string;
   private readonly mnt: string;
@@ -60,9 +61,11 @@ export class DiskImageWriter {
     await this.must(['mkfs.ext4', '-q', '-L', 'root', rootDev], 'making the root filesystem');
     mkdirSync(this.mnt, { recursive: true });
     await this.mount(rootDev, this.mnt);
-    mkdirSync(join(this.mnt, 'boot/efi'), { recursive: true });
-    await this.mount(esp, join(this.mnt, 'boot/efi'));
     await this.must(['cp', '-a', `${o.root}/.`, `${this.mnt}/`], 'copying the root into the image');
+    // The ESP is filled as a folder and copied into FAT with mtools at the end: the build
+    // host's kernel need not have vfat (containers and microVMs often lack it).
+    mkdirSync(join(this.mnt, 'boot/efi'), { recursive: true });
+    this.esp = esp;
     Object.assign(o.env, {
       IMAGE_BLOCK_DEVICE: this.loop,
       DIB_ROOT_UUID: await this.must(['blkid', '-s', 'UUID', '-o', 'value', rootDev], 'reading the root UUID'),
@@ -74,6 +77,8 @@ export class DiskImageWriter {
   /** Containers often have a static /dev: create the partition nodes the kernel announced in sysfs. */
   private async ensurePartitionNodes(loop: string, count: number): Promise<void> {
     const name = loop.replace('/dev/', '');
+    // Some kernels/containers skip the partition scan losetup -P asks for; partx adds them.
+    if (!existsSync(`/sys/block/${name}/${name}p1`)) await this.must(['partx', '-a', loop], 'adding loop partitions');
     for (let i = 1; i <= count; i++) {
       const node = `${loop}p${i}`;
       if (existsSync(node)) continue;
@@ -91,6 +96,13 @@ export class DiskImageWriter {
 
   /** Unmounts, detaches, converts; returns the output file. */
   async finish(): Promise<string> {
+    const espDir = join(this.mnt, 'boot/efi');
+    const entries = existsSync(espDir) ? readdirSync(espDir) : [];
+    if (this.esp && entries.length > 0) {
+      await this.must(['mcopy', '-i', this.esp, '-s', '-Q', '-o', ...entries.map((e) => join(espDir, e)), '::/'], 'copying the ESP contents');
+      // Leave an empty mount point: fstab mounts the ESP over it at boot.
+      for (const e of entries) rmSync(join(espDir, e), { recursive: true, force: true });
+    }
     await runCommand(['sync']);
     await this.stop();
     if (this.opts.type === 'raw') return this.rawPath;
