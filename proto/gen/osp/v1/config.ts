@@ -145,6 +145,8 @@ export interface AgentCredentials {
   node: string;
   token: string;
   caSha256: string;
+  /** MQTT broker URL for the agent's telemetry (mqtts://HOST:PORT); empty when the TLS listener is off. */
+  mqttUrl: string;
 }
 
 export interface RevokeAgentTokenRequest {
@@ -1887,7 +1889,7 @@ export const IssueAgentTokenRequest: MessageFns<IssueAgentTokenRequest> = {
 };
 
 function createBaseAgentCredentials(): AgentCredentials {
-  return { server: "", caPem: "", node: "", token: "", caSha256: "" };
+  return { server: "", caPem: "", node: "", token: "", caSha256: "", mqttUrl: "" };
 }
 
 export const AgentCredentials: MessageFns<AgentCredentials> = {
@@ -1906,6 +1908,9 @@ export const AgentCredentials: MessageFns<AgentCredentials> = {
     }
     if (message.caSha256 !== "") {
       writer.uint32(42).string(message.caSha256);
+    }
+    if (message.mqttUrl !== "") {
+      writer.uint32(50).string(message.mqttUrl);
     }
     return writer;
   },
@@ -1963,6 +1968,14 @@ export const AgentCredentials: MessageFns<AgentCredentials> = {
             message.caSha256 = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.mqttUrl = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1990,6 +2003,11 @@ export const AgentCredentials: MessageFns<AgentCredentials> = {
         : isSet(object.ca_sha256)
         ? globalThis.String(object.ca_sha256)
         : "",
+      mqttUrl: isSet(object.mqttUrl)
+        ? globalThis.String(object.mqttUrl)
+        : isSet(object.mqtt_url)
+        ? globalThis.String(object.mqtt_url)
+        : "",
     };
   },
 
@@ -2010,6 +2028,9 @@ export const AgentCredentials: MessageFns<AgentCredentials> = {
     if (message.caSha256 !== "") {
       obj.caSha256 = message.caSha256;
     }
+    if (message.mqttUrl !== "") {
+      obj.mqttUrl = message.mqttUrl;
+    }
     return obj;
   },
 
@@ -2023,6 +2044,7 @@ export const AgentCredentials: MessageFns<AgentCredentials> = {
     message.node = object.node ?? "";
     message.token = object.token ?? "";
     message.caSha256 = object.caSha256 ?? "";
+    message.mqttUrl = object.mqttUrl ?? "";
     return message;
   },
 };
