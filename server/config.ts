@@ -19,6 +19,15 @@ export interface OspdConfig {
   shutdownGraceMs: number;
   /** BMC control (issue 3): see README's configuration table. */
   bmc: BmcConfig;
+  /** Telemetry (issue 6): MQTT listeners (null = off) and metrics retention. */
+  telemetry: TelemetryConfig;
+}
+
+export interface TelemetryConfig {
+  mqttListen: ListenAddress | null;
+  mqttPlainListen: ListenAddress | null;
+  metricsRawWindowMs: number;
+  metricsRetentionMs: number;
 }
 
 export interface BmcConfig {
@@ -126,7 +135,36 @@ export const settings: Setting[] = [
     apply: (c, raw) => (c.shutdownGraceMs = parseInt10('shutdown-grace-ms', raw, 0, 600_000)),
   },
   ...bmcSettings(),
+  ...telemetrySettings(),
 ];
+
+function telemetrySettings(): Setting[] {
+  return [
+    {
+      key: 'mqtt-listen', arg: 'HOST:PORT', describe: "MQTT broker TLS listener, or 'off' (default 0.0.0.0:8883)",
+      apply: (c, raw) => (c.telemetry!.mqttListen = parseListen('mqtt-listen', raw, true)),
+    },
+    {
+      key: 'mqtt-plain-listen', arg: 'HOST:PORT', describe: "MQTT plain listener, loopback addresses only, or 'off' (default 127.0.0.1:1883)",
+      apply: (c, raw) => {
+        const a = parseListen('mqtt-plain-listen', raw, true);
+        // Unencrypted MQTT carries tokens in clear: loopback only (RFC 1122 section 3.2.1.3, RFC 4291 section 2.5.3).
+        if (a && a.host !== 'localhost' && a.host !== '::1' && !/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a.host)) {
+          fail('mqtt-plain-listen', raw, "a loopback HOST:PORT (127.0.0.0/8, [::1] or localhost) or 'off'");
+        }
+        c.telemetry!.mqttPlainListen = a;
+      },
+    },
+    {
+      key: 'metrics-raw-window-ms', arg: 'MS', describe: 'how long node metrics are kept raw before per-minute averaging (default 21600000, 6 h)',
+      apply: (c, raw) => (c.telemetry!.metricsRawWindowMs = parseInt10('metrics-raw-window-ms', raw, 60_000, 31_536_000_000)),
+    },
+    {
+      key: 'metrics-retention-ms', arg: 'MS', describe: 'how long node metrics are kept at all (default 2592000000, 30 days); at least metrics-raw-window-ms',
+      apply: (c, raw) => (c.telemetry!.metricsRetentionMs = parseInt10('metrics-retention-ms', raw, 60_000, 315_360_000_000)),
+    },
+  ];
+}
 
 function bmcSettings(): Setting[] {
   const int = (key: string, describe: string, min: number, max: number, set: (b: BmcConfig, v: number) => void): Setting =>
@@ -160,6 +198,10 @@ function defaults(): OspdConfig {
     bmc: {
       ipmiCipherSuites: [17, 3], minIntervalMs: 1000, callTimeoutMs: 20_000, powerWaitTimeoutMs: 60_000,
       syncIntervalMs: 60_000, syncConcurrency: 32, syncMaxFailures: 3,
+    },
+    telemetry: {
+      mqttListen: { host: '0.0.0.0', port: 8883 }, mqttPlainListen: { host: '127.0.0.1', port: 1883 },
+      metricsRawWindowMs: 6 * 3600_000, metricsRetentionMs: 30 * 24 * 3600_000,
     },
   };
 }
@@ -196,6 +238,10 @@ export function resolveConfig(fromFile: Record<string, Raw>, fromFlags: Record<s
     for (const s of settings) {
       if (layer[s.key] !== undefined) s.apply(cfg, layer[s.key]);
     }
+  }
+  const t = cfg.telemetry!;
+  if (t.metricsRetentionMs < t.metricsRawWindowMs) {
+    fail('metrics-retention-ms', t.metricsRetentionMs, `at least metrics-raw-window-ms (${t.metricsRawWindowMs})`);
   }
   return cfg as OspdConfig;
 }
