@@ -3,6 +3,7 @@ import type { Logger } from '../../common/logging.js';
 import { nodeMigrations } from './schema/nodes.js';
 import { bmcMigrations } from './schema/bmc.js';
 import { agentMigrations } from './schema/agents.js';
+import { telemetryMigrations } from './schema/telemetry.js';
 
 export interface Migration {
   /** Stable, unique, sorts in application order: "NNNN-feature-what". */
@@ -20,6 +21,7 @@ export const migrations: Migration[] = [
   ...nodeMigrations,
   ...bmcMigrations,
   ...agentMigrations,
+  ...telemetryMigrations,
 ];
 
 export async function migrate(db: Database, list: Migration[] = migrations, log?: Logger): Promise<string[]> {
