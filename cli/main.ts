@@ -16,7 +16,10 @@ export function program(): Command {
       if (!/^\d+$/.test(v) || +v < 1) throw new UsageError(`--timeout ${v}: expected whole seconds, at least 1`);
       return Number(v);
     }, 30)
-    .showHelpAfterError(false);
+    .showHelpAfterError(false)
+    // Global flags go before the command (ospctl --config F node …), so a command may
+    // have its own --config (node deployment add --config SCRIPT).
+    .enablePositionalOptions();
   const ctx = makeCtx(() => root.opts<{ config?: string; timeout: number }>());
   root.addCommand(nodeCommand(ctx));
   return root;
