@@ -16,6 +16,9 @@ import { BmcControl } from './nodes/bmc-control.js';
 import { NodeConfigs } from './agents/configs.js';
 import { configService } from './api/config-service.js';
 import { AgentApi } from './api/agent-service.js';
+import { MetricsRegistry } from './telemetry/prometheus.js';
+import { TelemetryRuntime } from './telemetry/runtime.js';
+import { TelemetryApi } from './api/telemetry-service.js';
 
 export const VERSION = '0.1.0';
 
@@ -28,6 +31,10 @@ export class Ospd {
   private api?: GrpcApi;
   private bmc?: BmcControl;
   private agentApi?: AgentApi;
+  private telemetry?: TelemetryRuntime;
+  private telemetryApi?: TelemetryApi;
+  /** ospd's Prometheus registry; the HTTP listener serves `render()` at /metrics. */
+  readonly metrics = new MetricsRegistry();
   readonly log: Logger;
 
   constructor(readonly cfg: OspdConfig) {
@@ -53,13 +60,20 @@ export class Ospd {
     await this.bmc.start();
     const configs = new NodeConfigs(this.db, registry, log.child({ component: 'configs' }));
     this.agentApi = new AgentApi(this.db, registry, configs, log.child({ component: 'agents' }));
+    this.telemetry = new TelemetryRuntime({
+      db: this.db, agents: configs, cfg: cfg.telemetry, dataDir: cfg.dataDir, registry: this.metrics, log,
+      tls: { certPem: tls.serverCertPem, keyPem: tls.serverKeyPem, caPem: tls.caCertPem },
+    });
+    await this.telemetry.start();
+    this.telemetryApi = new TelemetryApi(this.telemetry.accounts, this.telemetry.sink, registry, apiLog);
     this.api = new GrpcApi({
       listen: cfg.grpcListen,
       tls: { certPem: tls.serverCertPem, keyPem: tls.serverKeyPem },
       services: [
         nodeService(registry, auth, apiLog),
         this.bmc.service(auth, apiLog),
-        configService(configs, auth, apiLog, () => ({ server: this.clientUrl(), caPem: tls.caCertPem, caSha256: tls.caSha256 })),
+        configService(configs, auth, apiLog, () => ({ server: this.clientUrl(), caPem: tls.caCertPem, caSha256: tls.caSha256, mqttUrl: this.mqttUrl() })),
+        this.telemetryApi.service(auth),
         this.agentApi.service(),
       ],
       log: apiLog,
@@ -76,11 +90,21 @@ export class Ospd {
     return `${host.includes(':') ? `[${host}]` : host}:${this.api!.boundPort}`;
   }
 
+  /** The TLS broker as agents reach it: its own host if bound to one, else the gRPC client host. */
+  private mqttUrl(): string {
+    const h = this.cfg.telemetry.mqttListen?.host;
+    const host = h && h !== '0.0.0.0' && h !== '::' ? h : this.clientUrl().replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+    return this.telemetry?.mqttUrl(host) ?? '';
+  }
+
   async stop(): Promise<void> {
     this.log.info('ospd stopping');
     // Streams never finish on their own: end them so the graceful stop only waits for unary calls.
     this.agentApi?.closeAll();
+    this.telemetryApi?.closeAll();
     await this.api?.stop(this.cfg.shutdownGraceMs);
+    // Broker before ingest (inside), both before the store they write to.
+    await this.telemetry?.stop();
     // After the API: no call can start a BMC action any more; before the store: sync and verifications still write.
     await this.bmc?.stop();
     await this.db?.close();

@@ -47,7 +47,7 @@ function fromProtoDeployment(d: SoftwareDeployment | undefined): Omit<Deployment
 }
 
 /** Operator calls on node configuration; agent credentials carry the URL clients use to reach ospd. */
-export function configService(configs: NodeConfigs, auth: Authenticator, log: Logger, agentCredentials: () => { server: string; caPem: string; caSha256: string }) {
+export function configService(configs: NodeConfigs, auth: Authenticator, log: Logger, agentCredentials: () => { server: string; caPem: string; caSha256: string; mqttUrl?: string }) {
   const impl: ConfigServiceServer = {
     setMetadata: unary(log, 'SetMetadata', auth, async (req, ctx) => {
       const r = await configs.setMetadata(req.id, req.metadataJson, ctx.caller.name);
@@ -70,7 +70,7 @@ export function configService(configs: NodeConfigs, auth: Authenticator, log: Lo
     issueAgentToken: unary(log, 'IssueAgentToken', auth, async (req, ctx) => {
       const { node, token } = await configs.issueToken(req.id, ctx.caller.name);
       const c = agentCredentials();
-      return { server: c.server, caPem: c.caPem, caSha256: c.caSha256, node: node.name, token };
+      return { server: c.server, caPem: c.caPem, caSha256: c.caSha256, node: node.name, token, mqttUrl: c.mqttUrl ?? '' };
     }),
     revokeAgentToken: unary(log, 'RevokeAgentToken', auth, async (req, ctx) => ({ revoked: await configs.revokeToken(req.id, ctx.caller.name) })),
   };

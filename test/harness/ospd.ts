@@ -53,7 +53,8 @@ export class OspdProcess {
   /** Starts ospd and waits for its 'ospd started' log line (bounded). */
   async start(timeoutMs = 30_000): Promise<void> {
     const fd = openSync(this.logFile, 'a');
-    const args = ['--data-dir', this.dataDir, '--grpc-listen', '127.0.0.1:0', ...this.extraArgs];
+    // Ephemeral MQTT ports too, so servers run side by side (extraArgs may override: the last flag wins).
+    const args = ['--data-dir', this.dataDir, '--grpc-listen', '127.0.0.1:0', '--mqtt-listen', '127.0.0.1:0', '--mqtt-plain-listen', '127.0.0.1:0', ...this.extraArgs];
     this.proc = spawn(process.execPath, [OSPD, ...args], { stdio: ['ignore', fd, fd] });
     closeSync(fd);
     this.exited = new Promise((resolve) => this.proc!.on('exit', (code) => resolve(code)));

@@ -1,0 +1,149 @@
+import type { Logger } from '../../common/logging.js';
+import { silentLogger } from '../../common/logging.js';
+import { OspError } from '../../common/errors.js';
+import type { Database } from '../store/db.js';
+import { nodeStore } from '../store/nodes.js';
+import type { TelemetrySink } from './ingest.js';
+
+export interface StoredSample {
+  nodeName: string;
+  tsMs: number;
+  values: Record<string, number>;
+  resolution: 'raw' | 'minute';
+}
+
+export interface NodeTelemetryState {
+  facts?: Record<string, unknown>;
+  factsUpdatedAt?: string;
+  availability: 'online' | 'offline' | 'unknown';
+  availabilityChangedAt?: string;
+}
+
+export type SampleListener = (s: StoredSample) => void;
+
+/** Name → uuid lookups are cached briefly: ingest resolves a node per message. */
+const NODE_CACHE_MS = 30_000;
+const DEFAULT_QUERY_LIMIT = 10_000;
+
+/**
+ * Telemetry in the SQLite store: what ingest writes (latest facts, the
+ * availability with an event on change, metric samples) and what the API
+ * reads back. Messages for names that are not registered nodes are refused
+ * (the broker only lets agents with a node token publish, so this is a node
+ * deleted while its agent was still connected).
+ */
+export class SqliteTelemetrySink implements TelemetrySink {
+  private readonly uuids = new Map<string, { uuid: string; atMs: number }>();
+  private readonly listeners = new Set<SampleListener>();
+  private readonly log: Logger;
+
+  constructor(private readonly db: Database, logger?: Logger) {
+    this.log = logger ?? silentLogger();
+  }
+
+  /** Called with every sample after it is stored; returns the unsubscribe function. */
+  onSample(fn: SampleListener): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private async nodeUuid(name: string): Promise<string> {
+    const hit = this.uuids.get(name);
+    if (hit && Date.now() - hit.atMs < NODE_CACHE_MS) return hit.uuid;
+    const row = await this.db.get<{ uuid: string }>('SELECT uuid FROM nodes WHERE name = ?', [name]);
+    if (!row) {
+      this.uuids.delete(name);
+      throw new OspError('NODE_NOT_FOUND', `node '${name}' not found`, { node: name });
+    }
+    this.uuids.set(name, { uuid: row.uuid, atMs: Date.now() });
+    return row.uuid;
+  }
+
+  async saveFacts(node: string, facts: Record<string, unknown>): Promise<void> {
+    const uuid = await this.nodeUuid(node);
+    await this.db.run(
+      `INSERT INTO node_inventory (node_uuid, facts, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (node_uuid) DO UPDATE SET facts = excluded.facts, updated_at = excluded.updated_at`,
+      [uuid, JSON.stringify(facts), new Date().toISOString()],
+    );
+  }
+
+  async saveMetrics(node: string, tsMs: number, values: Record<string, number>): Promise<void> {
+    const uuid = await this.nodeUuid(node);
+    await this.db.run('INSERT INTO node_metrics_raw (node_uuid, ts_ms, vals) VALUES (?, ?, ?)', [uuid, Math.round(tsMs), JSON.stringify(values)]);
+    const sample: StoredSample = { nodeName: node, tsMs, values, resolution: 'raw' };
+    for (const fn of this.listeners) {
+      try {
+        fn(sample);
+      } catch (e) {
+        this.log.warn({ err: (e as Error).message }, 'metrics listener failed');
+      }
+    }
+  }
+
+  async setAvailability(node: string, online: boolean): Promise<void> {
+    const uuid = await this.nodeUuid(node);
+    const changed = await this.db.transaction(async (tx) => {
+      const cur = await tx.get<{ online: number }>('SELECT online FROM node_availability WHERE node_uuid = ?', [uuid]);
+      if (cur && cur.online === (online ? 1 : 0)) return false;
+      const now = new Date().toISOString();
+      await tx.run(
+        `INSERT INTO node_availability (node_uuid, online, changed_at) VALUES (?, ?, ?)
+         ON CONFLICT (node_uuid) DO UPDATE SET online = excluded.online, changed_at = excluded.changed_at`,
+        [uuid, online ? 1 : 0, now],
+      );
+      await nodeStore.appendEvent(tx, {
+        nodeUuid: uuid, type: 'availability', actor: 'agent',
+        message: `agent ${online ? 'online' : 'offline'}`, data: { online },
+      }, now);
+      return true;
+    });
+    if (changed) this.log.info({ node, online }, 'node availability changed');
+  }
+
+  async saveEvent(node: string, event: Record<string, unknown>): Promise<void> {
+    const uuid = await this.nodeUuid(node);
+    const type = typeof event.type === 'string' && /^[a-z0-9_.-]{1,64}$/i.test(event.type) ? event.type : 'agent-event';
+    const message = typeof event.message === 'string' ? event.message.slice(0, 1000) : type;
+    await nodeStore.appendEvent(this.db, { nodeUuid: uuid, type: `agent.${type}`, actor: 'agent', message, data: event });
+  }
+
+  /** Latest facts and availability of a node (by uuid). */
+  async state(nodeUuid: string): Promise<NodeTelemetryState> {
+    const inv = await this.db.get<{ facts: string; updated_at: string }>('SELECT facts, updated_at FROM node_inventory WHERE node_uuid = ?', [nodeUuid]);
+    const av = await this.db.get<{ online: number; changed_at: string }>('SELECT online, changed_at FROM node_availability WHERE node_uuid = ?', [nodeUuid]);
+    return {
+      facts: inv ? (JSON.parse(inv.facts) as Record<string, unknown>) : undefined,
+      factsUpdatedAt: inv?.updated_at,
+      availability: av ? (av.online ? 'online' : 'offline') : 'unknown',
+      availabilityChangedAt: av?.changed_at,
+    };
+  }
+
+  /**
+   * Samples of one node since `sinceMs`, oldest first: per-minute averages
+   * for the span that has left the raw window, then raw samples. `names`
+   * narrows the values; `limit` keeps the newest.
+   */
+  async query(node: { uuid: string; name: string }, sinceMs: number, names: string[] = [], limit = DEFAULT_QUERY_LIMIT): Promise<StoredSample[]> {
+    const pick = (text: string): Record<string, number> => {
+      const all = JSON.parse(text) as Record<string, number>;
+      if (!names.length) return all;
+      return Object.fromEntries(names.filter((n) => n in all).map((n) => [n, all[n]]));
+    };
+    const minutes = await this.db.all<{ minute_start_ms: number; vals: string }>(
+      'SELECT minute_start_ms, vals FROM node_metrics_minute WHERE node_uuid = ? AND minute_start_ms >= ? ORDER BY minute_start_ms DESC LIMIT ?',
+      [node.uuid, sinceMs, limit],
+    );
+    const raw = await this.db.all<{ ts_ms: number; vals: string }>(
+      'SELECT ts_ms, vals FROM node_metrics_raw WHERE node_uuid = ? AND ts_ms >= ? ORDER BY ts_ms DESC LIMIT ?',
+      [node.uuid, sinceMs, limit],
+    );
+    const out: StoredSample[] = [
+      ...minutes.map((m) => ({ nodeName: node.name, tsMs: m.minute_start_ms, values: pick(m.vals), resolution: 'minute' as const })),
+      ...raw.map((r) => ({ nodeName: node.name, tsMs: r.ts_ms, values: pick(r.vals), resolution: 'raw' as const })),
+    ];
+    out.sort((a, b) => a.tsMs - b.tsMs);
+    return out.slice(Math.max(0, out.length - limit));
+  }
+}
