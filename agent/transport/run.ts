@@ -4,6 +4,7 @@ import type { RunResult } from '../engine.js';
 import type { AckRevisionRequest } from '../../proto/gen/osp/v1/agent.js';
 import { AgentConfigError, loadAgentConfig } from './agent-config.js';
 import { AgentTransport } from './client.js';
+import { startTelemetry } from './telemetry.js';
 
 /** Exit status for a configuration the agent cannot work with (sysexits EX_CONFIG); the systemd unit does not restart on it. */
 export const EXIT_CONFIG = 78;
@@ -23,7 +24,7 @@ export function toAck(r: RunResult): AckRevisionRequest {
 }
 
 /** `osp-agent run --config agent.yaml`: stream → cache → engine → acknowledgement, until SIGTERM. */
-registerRunCommand(async ({ configPath, engine, server, logger }) => {
+registerRunCommand(async ({ configPath, paths, engine, server, logger }) => {
   let cfg;
   try {
     cfg = await loadAgentConfig(configPath);
@@ -65,7 +66,9 @@ registerRunCommand(async ({ configPath, engine, server, logger }) => {
   log.info('osp-agent running');
   runner.start();
   transport.start();
+  const telemetry = cfg.mqtt ? await startTelemetry(cfg, paths.stateDir, log) : null;
   const code = await finished;
+  await telemetry?.stop();
   transport.stop();
   await runner.stop();
   log.info({ code }, 'osp-agent stopped');
