@@ -79,7 +79,8 @@ export class TftpSession {
     this.socket.on('message', (msg, rinfo) => this.onPacket(msg, rinfo));
     if (this.p.oack.size > 0) {
       // After OACK the client acknowledges block 0 (RFC 2347 §4).
-      this.nextToSend = 0;
+      // Block 0 stands for the OACK: outstanding until the client's ACK 0.
+      this.nextToSend = 1;
       this.lastAcked = -1;
       this.sendRaw(encodeOack(this.p.oack));
       this.armTimer();
@@ -168,10 +169,11 @@ export class TftpSession {
     if (this.ended) return;
     this.ended = true;
     if (this.timer) clearTimeout(this.timer);
-    if (how === 'timed-out') this.sendRaw(encodeError(TftpErr.UNDEFINED, 'timed out waiting for ACK'));
-    if (how === 'io-error') this.sendRaw(encodeError(TftpErr.UNDEFINED, 'read error'));
     void this.source.close().catch(() => undefined);
-    this.socket.close();
+    const farewell = how === 'timed-out' ? 'timed out waiting for ACK' : how === 'io-error' ? 'read error' : null;
+    // Close only after the farewell ERROR has left: closing first would drop it.
+    if (farewell) this.socket.send(encodeError(TftpErr.UNDEFINED, farewell), this.peer.port, this.peer.address, () => this.socket.close());
+    else this.socket.close();
     this.onEnd(how, this);
   }
 }
