@@ -3,6 +3,7 @@ import { UsageError } from './output.js';
 import { ServerError } from './client.js';
 import { makeCtx } from './command-kit.js';
 import { nodeCommand } from './commands/node.js';
+import { telemetryCommands } from './commands/telemetry.js';
 
 export const VERSION = '0.1.0';
 
@@ -22,6 +23,7 @@ export function program(): Command {
     .enablePositionalOptions();
   const ctx = makeCtx(() => root.opts<{ config?: string; timeout: number }>());
   root.addCommand(nodeCommand(ctx));
+  for (const c of telemetryCommands(ctx)) root.addCommand(c);
   return root;
 }
 

@@ -111,7 +111,7 @@ export function addConfigCommands(node: Command, ctx: Ctx): void {
     .action(async (id: string) => {
       const { c, cfg } = await client();
       const r = await c.call(cfg, cfg.issueAgentToken, { id });
-      ctx.out(YAML.stringify({ server: r.server, ca: r.caPem, ca_sha256: r.caSha256, node: r.node, token: r.token }));
+      ctx.out(YAML.stringify({ server: r.server, ca: r.caPem, ca_sha256: r.caSha256, node: r.node, token: r.token, ...(r.mqttUrl ? { mqtt: r.mqttUrl } : {}) }));
     });
   const tok = node.command('agent-token').description("a node's agent token");
   tok.command('revoke').description('revoke the token: the agent is refused from now on')

@@ -6,6 +6,7 @@ import { renderList, renderOne, UsageError, type Column } from '../output.js';
 import { keyValues, positiveInt, repeatable, withOutput, type Ctx, type OutputOpts } from '../command-kit.js';
 import { addNodePowerCommands } from './node-power.js';
 import { addConfigCommands } from './node-config.js';
+import { addInventoryCommand } from './telemetry.js';
 
 const props = (n: Node) => ({
   cpus: n.properties?.cpus, memory_mb: n.properties?.memoryMb, local_gb: n.properties?.localGb, cpu_arch: n.properties?.cpuArch,
@@ -204,6 +205,7 @@ export function nodeCommand(ctx: Ctx): Command {
     });
 
   addConfigCommands(node, ctx);
+  addInventoryCommand(node, ctx);
   addNodePowerCommands(node, ctx);
   return node;
 }
