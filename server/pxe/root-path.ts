@@ -1,5 +1,5 @@
 /**
- * Maps a TFTP filename onto the root directory without ever leaving it.
+ * Maps a requested name (TFTP filename or HTTP path) onto the root directory without ever leaving it.
  * Checks happen on the raw name first (so nothing is normalised away), then
  * on the real path after symlinks are followed.
  */

@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TftpServer } from '../../server/pxe/tftp/server.js';
-import { AccessViolation, checkName } from '../../server/pxe/tftp/resolve.js';
+import { AccessViolation, checkName } from '../../server/pxe/root-path.js';
 import { MemoryBootLog } from '../../server/pxe/memory.js';
 import { run, waitFor } from './netns.js';
 

@@ -10,7 +10,7 @@ import type { Logger } from '../../../common/logging.js';
 import { silentLogger } from '../../../common/logging.js';
 import type { BootLog, Counters, PxeServiceStatus } from '../types.js';
 import { TftpDecodeError, TftpErr, TftpOp, decodeRequest, encodeError, type TftpRequest } from './packet.js';
-import { AccessViolation, checkName, resolveUnderRoot } from './resolve.js';
+import { AccessViolation, checkName, resolveUnderRoot } from '../root-path.js';
 import { TftpSession, bufferSource, fileSource, type BlockSource, type SessionEnd } from './session.js';
 
 /** Content made on request (per-node files); null → fall through to the root directory. */
