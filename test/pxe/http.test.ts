@@ -109,6 +109,7 @@ describe('artifacts', () => {
     expect(mid.headers['content-range']).toBe(`bytes 1000-1999/${kernel.length}`);
     expect(readFileSync(join(base, 'mid')).equals(kernel.subarray(1000, 2000))).toBe(true);
     const tail = await curl(['-r', '-500', `${url}/ramdisk.kernel`, '-o', join(base, 'tail')]);
+    expect(tail.status).toBe(206);
     expect(readFileSync(join(base, 'tail')).equals(kernel.subarray(kernel.length - 500))).toBe(true);
     writeFileSync(join(base, 'resume'), kernel.subarray(0, 123_456));
     await curl(['-C', '-', `${url}/ramdisk.kernel`, '-o', join(base, 'resume')]);
