@@ -80,5 +80,6 @@ export class TelemetryRuntime {
     await this.retention.stop();
     await this.broker.stop();
     await this.ingest.stop();
+    await this.sink.drain();
   }
 }

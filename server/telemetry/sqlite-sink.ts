@@ -35,6 +35,7 @@ const DEFAULT_QUERY_LIMIT = 10_000;
 export class SqliteTelemetrySink implements TelemetrySink {
   private readonly uuids = new Map<string, { uuid: string; atMs: number }>();
   private readonly listeners = new Set<SampleListener>();
+  private readonly inFlight = new Set<Promise<unknown>>();
   private readonly log: Logger;
 
   constructor(private readonly db: Database, logger?: Logger) {
@@ -45,6 +46,17 @@ export class SqliteTelemetrySink implements TelemetrySink {
   onSample(fn: SampleListener): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
+  }
+
+  /** Waits for writes already handed to the sink, so the store can close after it. */
+  async drain(): Promise<void> {
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p)).catch(() => undefined);
+    return p;
   }
 
   private async nodeUuid(name: string): Promise<string> {
@@ -59,7 +71,11 @@ export class SqliteTelemetrySink implements TelemetrySink {
     return row.uuid;
   }
 
-  async saveFacts(node: string, facts: Record<string, unknown>): Promise<void> {
+  saveFacts(node: string, facts: Record<string, unknown>): Promise<void> {
+    return this.track(this.saveFactsNow(node, facts));
+  }
+
+  private async saveFactsNow(node: string, facts: Record<string, unknown>): Promise<void> {
     const uuid = await this.nodeUuid(node);
     await this.db.run(
       `INSERT INTO node_inventory (node_uuid, facts, updated_at) VALUES (?, ?, ?)
@@ -68,7 +84,11 @@ export class SqliteTelemetrySink implements TelemetrySink {
     );
   }
 
-  async saveMetrics(node: string, tsMs: number, values: Record<string, number>): Promise<void> {
+  saveMetrics(node: string, tsMs: number, values: Record<string, number>): Promise<void> {
+    return this.track(this.saveMetricsNow(node, tsMs, values));
+  }
+
+  private async saveMetricsNow(node: string, tsMs: number, values: Record<string, number>): Promise<void> {
     const uuid = await this.nodeUuid(node);
     await this.db.run('INSERT INTO node_metrics_raw (node_uuid, ts_ms, vals) VALUES (?, ?, ?)', [uuid, Math.round(tsMs), JSON.stringify(values)]);
     const sample: StoredSample = { nodeName: node, tsMs, values, resolution: 'raw' };
@@ -81,7 +101,11 @@ export class SqliteTelemetrySink implements TelemetrySink {
     }
   }
 
-  async setAvailability(node: string, online: boolean): Promise<void> {
+  setAvailability(node: string, online: boolean): Promise<void> {
+    return this.track(this.setAvailabilityNow(node, online));
+  }
+
+  private async setAvailabilityNow(node: string, online: boolean): Promise<void> {
     const uuid = await this.nodeUuid(node);
     const changed = await this.db.transaction(async (tx) => {
       const cur = await tx.get<{ online: number }>('SELECT online FROM node_availability WHERE node_uuid = ?', [uuid]);
@@ -101,7 +125,11 @@ export class SqliteTelemetrySink implements TelemetrySink {
     if (changed) this.log.info({ node, online }, 'node availability changed');
   }
 
-  async saveEvent(node: string, event: Record<string, unknown>): Promise<void> {
+  saveEvent(node: string, event: Record<string, unknown>): Promise<void> {
+    return this.track(this.saveEventNow(node, event));
+  }
+
+  private async saveEventNow(node: string, event: Record<string, unknown>): Promise<void> {
     const uuid = await this.nodeUuid(node);
     const type = typeof event.type === 'string' && /^[a-z0-9_.-]{1,64}$/i.test(event.type) ? event.type : 'agent-event';
     const message = typeof event.message === 'string' ? event.message.slice(0, 1000) : type;

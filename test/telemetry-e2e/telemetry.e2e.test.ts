@@ -237,6 +237,23 @@ describe('telemetry end to end: ospd broker + osp-agent + mosquitto_sub', () => 
     expect(status.messages).toEqual([{ topic: 'osp/server/status', payload: 'online' }]);
   }, 90_000);
 
+  it('stopping ospd under a connected agent records it offline; the agent comes back online by itself', async () => {
+    const availability = async () => ((await ctlJson(['node', 'history', 'web-0', '--limit', '1000', '-f', 'json'])) as { type: string; message: string }[])
+      .filter((e) => e.type === 'availability').map((e) => e.message);
+    const before = (await availability()).length;
+    agent.start();
+    await until('online', async () => (await ctlJson(['node', 'inventory', 'web-0', '-f', 'json'])).availability === 'online');
+    const logStart = ospd.log().length;
+    expect(await ospd.stop()).toBe(0);
+    // Written during shutdown: ingest drains into the store before it closes.
+    expect(ospd.log().slice(logStart)).not.toContain('telemetry store failed');
+    await ospd.start();
+    await until('online after reconnect', async () => (await ctlJson(['node', 'inventory', 'web-0', '-f', 'json'])).availability === 'online', 30_000);
+    const after = await availability();
+    expect(after.length - before).toBe(3);
+    expect(after.slice(0, 3)).toEqual(['agent online', 'agent offline', 'agent online']);
+  }, 90_000);
+
   it('a deleted reader is refused', async () => {
     expect((await ospd.ctl(['mqtt', 'user', 'delete', reader.name])).code).toBe(0);
     const r = await subscribe({ tls: false, topic: 'osp/#', count: 1, timeoutS: 5 });
