@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { status } from '@grpc/grpc-js';
+import { ServerError } from '../client.js';
 import { BmcServiceClient, type PowerStateResponse } from '../../proto/gen/osp/v1/bmc.js';
 import type { Node } from '../../proto/gen/osp/v1/node.js';
 import { renderOne, UsageError, type Column } from '../output.js';
@@ -74,8 +76,8 @@ export function addNodePowerCommands(node: Command, ctx: Ctx): void {
       const n = await c.call(bmc, bmc.manageNode, { id, wait: !!o.wait }, deadline(c, o.wait));
       ctx.out(renderOne(n, STATE_COLUMNS, o.format, o.column));
       if (o.wait && n.provisionState === 'enroll') {
-        process.stderr.write(`ospctl: node ${n.name}: verification failed: ${n.lastError}\n`);
-        process.exitCode = 1;
+        // Exit 1 like any server-side failure, after the node (with last_error) is shown.
+        throw new ServerError(`node ${n.name}: credential verification failed: ${n.lastError}`, 'NODE_VERIFICATION_FAILED', status.FAILED_PRECONDITION);
       }
     });
 

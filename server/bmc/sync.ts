@@ -24,8 +24,13 @@ export interface SyncNode {
 export interface PowerSyncStore {
   /** Nodes not in maintenance, plus nodes in maintenance with fault POWER_FAILURE_FAULT (for recovery). */
   listSyncable(): Promise<SyncNode[]>;
-  /** A successful read; resets consecutive failures to 0. */
-  recordPowerState(uuid: string, state: PowerState): Promise<void>;
+  /**
+   * A successful read; resets consecutive failures to 0. May return the state
+   * stored just before this write (null: never read): the listing can be
+   * stale by a whole sweep, and comparing against it would lose a change
+   * that an operator action and an out-of-band press made in between.
+   */
+  recordPowerState(uuid: string, state: PowerState): Promise<PowerState | null | void>;
   recordFailure(uuid: string, error: string, consecutiveFailures: number): Promise<void>;
   setMaintenance(uuid: string, on: boolean, reason: string | null, fault: string | null): Promise<void>;
 }
@@ -127,13 +132,14 @@ export class PowerSync {
       await this.onFailure(node, e);
       return 'failed';
     }
-    await this.store.recordPowerState(node.uuid, state);
+    const stored = await this.store.recordPowerState(node.uuid, state);
+    const before = stored === undefined ? node.powerState : stored ?? undefined;
     if (node.maintenance && node.fault === POWER_FAILURE_FAULT) {
       await this.store.setMaintenance(node.uuid, false, null, null);
       await this.events.emit({ type: 'maintenance.cleared', uuid: node.uuid, reason: 'BMC answers again' });
     }
-    if (node.powerState !== undefined && node.powerState !== state) {
-      await this.events.emit({ type: 'power.changed_out_of_band', uuid: node.uuid, from: node.powerState ?? null, to: state });
+    if (before !== undefined && before !== state) {
+      await this.events.emit({ type: 'power.changed_out_of_band', uuid: node.uuid, from: before, to: state });
       return 'changed';
     }
     return 'same';

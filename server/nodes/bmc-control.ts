@@ -42,7 +42,7 @@ export class BmcControl {
     this.states = new ProvisionStates(db, registry, log.child({ component: 'provision' }));
     this.power = new NodePower(db, registry, this.states, this.drivers, { powerWaitTimeoutMs: cfg.powerWaitTimeoutMs }, log);
     if (cfg.syncIntervalMs > 0) {
-      const store = new SqlitePowerSyncStore(db, secrets);
+      const store = new SqlitePowerSyncStore(db, secrets, (uuid) => this.power.isBusy(uuid));
       this.sync = new PowerSync(store, this.drivers, store, {
         intervalMs: cfg.syncIntervalMs, concurrency: cfg.syncConcurrency, maxFailures: cfg.syncMaxFailures,
         // One read may retry; the bound keeps a stuck BMC from holding a worker past a couple of calls.

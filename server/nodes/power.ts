@@ -26,6 +26,10 @@ const OPERATOR_FAULT = null;
  */
 export class NodePower {
   private readonly verifying = new Set<Promise<unknown>>();
+  /** Nodes with a BMC action running (count per uuid): the power sync must not call its effects out of band. */
+  private readonly inFlight = new Map<string, number>();
+
+  isBusy(uuid: string): boolean { return (this.inFlight.get(uuid) ?? 0) > 0; }
 
   constructor(
     private readonly db: Database,
@@ -80,6 +84,7 @@ export class NodePower {
     let secret: string | undefined;
     let result: T | undefined;
     let failure: OspError | undefined;
+    this.inFlight.set(n.uuid, (this.inFlight.get(n.uuid) ?? 0) + 1);
     try {
       const t = this.target(n);
       secret = t.secret;
@@ -99,6 +104,10 @@ export class NodePower {
         data: { ...data, result: failure ? 'error' : 'ok', ...(failure ? { code: failure.code } : {}), ...(power ? { powerState: power } : {}), durationMs },
       });
       return next;
+    }).finally(() => {
+      const left = (this.inFlight.get(n.uuid) ?? 1) - 1;
+      if (left > 0) this.inFlight.set(n.uuid, left);
+      else this.inFlight.delete(n.uuid);
     });
     this.log.info({ node: n.name, actor, action: what, result: failure ? failure.code : 'ok', durationMs }, 'BMC action');
     if (failure) throw failure;

@@ -24,7 +24,8 @@ export const SYNC_ACTOR = 'server';
 
 /** SQLite side of the power-state sync: node rows it reads and writes, and its events in node_events. */
 export class SqlitePowerSyncStore implements PowerSyncStore, PowerEventSink {
-  constructor(private readonly db: Database, private readonly secrets: SecretBox) {}
+  /** isBusy: an operator action is in flight on the node, so a power change now is expected, not out of band. */
+  constructor(private readonly db: Database, private readonly secrets: SecretBox, private readonly isBusy: (uuid: string) => boolean = () => false) {}
 
   async listSyncable(): Promise<SyncNode[]> {
     const rows = await this.db.all<SyncRow>(
@@ -50,12 +51,17 @@ export class SqlitePowerSyncStore implements PowerSyncStore, PowerEventSink {
     return out;
   }
 
-  async recordPowerState(uuid: string, state: PowerState): Promise<void> {
-    // A node that failed before and answers now loses the sync's last_error.
-    await this.db.run(
-      `UPDATE nodes SET power_state = ?, last_error = CASE WHEN power_failures > 0 THEN '' ELSE last_error END,
-        power_failures = 0, updated_at = CASE WHEN power_state <> ? THEN ? ELSE updated_at END WHERE uuid = ?`,
-      [state, state, new Date().toISOString(), uuid]);
+  async recordPowerState(uuid: string, state: PowerState): Promise<PowerState | null> {
+    return this.db.transaction(async (tx) => {
+      const prev = (await tx.get<{ power_state: string }>('SELECT power_state FROM nodes WHERE uuid = ?', [uuid]))?.power_state;
+      // A node that failed before and answers now loses the sync's last_error.
+      await tx.run(
+        `UPDATE nodes SET power_state = ?, last_error = CASE WHEN power_failures > 0 THEN '' ELSE last_error END,
+          power_failures = 0, updated_at = CASE WHEN power_state <> ? THEN ? ELSE updated_at END WHERE uuid = ?`,
+        [state, state, new Date().toISOString(), uuid]);
+      if (this.isBusy(uuid)) return state;
+      return prev === 'on' || prev === 'off' ? prev : null;
+    });
   }
 
   async recordFailure(uuid: string, error: string, consecutiveFailures: number): Promise<void> {
