@@ -17,6 +17,11 @@ export interface BootScriptOptions {
   /** sha256 of ospd's CA certificate (hex), pinned by the agent. */
   caSha256: string;
   discovery: boolean;
+  /**
+   * Where the ramdisk is fetched from, default `httpBaseUrl`. A `tftp://host:port`
+   * base serves kernel and initramfs over TFTP (for networks where HTTP is blocked).
+   */
+  ramdiskBaseUrl?: string;
   /** URL paths of the ramdisk, default `/ramdisk.kernel` and `/ramdisk.initramfs`. */
   kernelPath?: string;
   initramfsPath?: string;
@@ -34,8 +39,9 @@ function safe(s: string): string {
 }
 
 function ramdisk(o: BootScriptOptions, mac: string, banner: string, hints: string[]): string {
-  const kernel = `${o.httpBaseUrl}${o.kernelPath ?? '/ramdisk.kernel'}`;
-  const initrd = `${o.httpBaseUrl}${o.initramfsPath ?? '/ramdisk.initramfs'}`;
+  const from = o.ramdiskBaseUrl ?? o.httpBaseUrl;
+  const kernel = `${from}${o.kernelPath ?? '/ramdisk.kernel'}`;
+  const initrd = `${from}${o.initramfsPath ?? '/ramdisk.initramfs'}`;
   const args = [
     'initrd=ramdisk.initramfs', `osp.server=${safe(o.serverAddress)}`, `osp.ca_sha256=${safe(o.caSha256)}`, `osp.mac=${mac}`,
     // BOOTIF is the pxelinux convention the agent (and IPA) use to find the boot NIC.
@@ -50,7 +56,7 @@ function ramdisk(o: BootScriptOptions, mac: string, banner: string, hints: strin
     `initrd --name ramdisk.initramfs ${initrd} || goto failed`,
     'boot || goto failed',
     ':failed',
-    `echo osp: could not fetch or boot the ramdisk from ${o.httpBaseUrl}; retrying in ${delay} s`,
+    `echo osp: could not fetch or boot the ramdisk from ${from}; retrying in ${delay} s`,
     `sleep ${delay}`,
     'goto fetch',
     '',
