@@ -43,7 +43,7 @@ describe.runIf(process.env.OSP_SLOW_TESTS)('whole-disk image boot (slow: runs on
     guests.push(g);
     g.start();
     try {
-      await g.waitFor(/Started osp-agent\.service/, 900_000);
+      await g.waitFor(/Started osp-agent\.serv/, 900_000);
       expect(g.console).not.toMatch(/Failed to start osp-agent/);
     } finally {
       await g.stop();
