@@ -191,6 +191,22 @@ describe('DHCP full mode', () => {
     expect((server.status().counters.dropped_malformed ?? 0) - before).toBe(n);
     expect(server.status().running).toBe(true);
   });
+
+  it('keeps leases across a restart (the store is the source of truth)', async () => {
+    await server.stop();
+    const store = new MemoryLeaseStore();
+    await store.put({ mac: KNOWN_MAC, ipv4Address: `${lan.prefix}.115`, expiresAtMs: Date.now() + 60_000, state: 'bound' });
+    const directory = new MemoryDirectory([{ uuid: 'n1', name: 'node-1', provisionState: 'manageable', macs: [KNOWN_MAC] }]);
+    server = new DhcpServer(baseConfig(lan), directory, store, bootLog);
+    await server.start();
+    expect(server.status().leases).toBe(1);
+    const m = addMachine(lan, 'r', KNOWN_MAC);
+    cleanups.push(m.destroy);
+    const log = join(dir, 'udhcpc-restart.log');
+    const r = await run('ip', ['netns', 'exec', m.ns, 'env', `LOGFILE=${log}`, 'busybox', 'udhcpc', '-n', '-q', '-f', '-i', m.ifName, '-s', udhcpcScript(), '-t', '5', '-T', '1'], { timeoutMs: 20_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(lines(log).find((l) => l.startsWith('bound'))).toContain(`ip=${lan.prefix}.115 `);
+  });
 });
 
 describe('DHCP proxy mode beside dnsmasq', () => {
