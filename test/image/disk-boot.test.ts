@@ -1,5 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../common/logging.js';
@@ -21,7 +23,19 @@ describe.runIf(process.env.OSP_SLOW_TESTS)('whole-disk image boot (slow: runs on
   const userElements = join(outDir, 'elements');
   mkdirSync(join(userElements, 'test-agent-config/install.d'), { recursive: true });
   const script = join(userElements, 'test-agent-config/install.d/70-agent-config');
-  writeFileSync(script, '#!/bin/sh\nset -e\nmkdir -p /etc/osp-agent\nprintf "server: 10.0.2.2:6385\\n" > /etc/osp-agent/agent.yaml\n');
+  // A throwaway CA so the agent accepts its config; the server side is not running here.
+  const key = join(outDir, 'ca.key');
+  const crt = join(outDir, 'ca.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-keyout', key, '-out', crt, '-subj', '/CN=osp-image-test-ca', '-days', '1'], { stdio: 'ignore' });
+  const agentYaml = stringify({ server: '10.0.2.2:6385', ca: readFileSync(crt, 'utf8'), node: 'image-test', token: 'image-test-token' });
+  writeFileSync(join(userElements, 'test-agent-config/agent.yaml'), agentYaml);
+  // Host side (extra-data.d) because the chroot cannot see the element folder.
+  mkdirSync(join(userElements, 'test-agent-config/extra-data.d'), { recursive: true });
+  const copy = join(userElements, 'test-agent-config/extra-data.d/70-agent-config');
+  writeFileSync(copy, '#!/bin/sh\nset -e\nmkdir -p "$TARGET_ROOT/etc/osp-agent"\ninstall -m 0600 "$OSP_ELEMENT_DIR/agent.yaml" "$TARGET_ROOT/etc/osp-agent/agent.yaml"\n');
+  chmodSync(copy, 0o755);
+  writeFileSync(script, '#!/bin/sh\nset -e\ntest -s /etc/osp-agent/agent.yaml\n');
   chmodSync(script, 0o755);
   const image = join(outDir, 'overcloud');
 
@@ -45,6 +59,9 @@ describe.runIf(process.env.OSP_SLOW_TESTS)('whole-disk image boot (slow: runs on
     try {
       await g.waitFor(/Started osp-agent\.serv/, 900_000);
       expect(g.console).not.toMatch(/Failed to start osp-agent/);
+      // The unit logs to the console: give the agent time to read its config, then check it accepted it.
+      await new Promise((r) => setTimeout(r, 30_000));
+      expect(g.console).not.toMatch(/osp-agent\[\d+\]: .*agent\.yaml: /);
     } finally {
       await g.stop();
     }
