@@ -120,6 +120,8 @@ export class ImageBuilder {
       OSP_REPO: repoDir(),
       OSP_IMAGE_CACHE: this.cacheDir,
       OSP_IMAGE_PACKAGES: packages.join(' '),
+      // package-installs.yaml `uninstall: true`: removed at the end of the build (dib semantics).
+      OSP_IMAGE_UNINSTALL: ordered.flatMap((e) => e.packages.filter((p) => p.uninstall).map((p) => p.name)).join(' '),
       DIB_IMAGE_SIZE: String(req.sizeGiB ?? 4),
     };
     const debs = new DebCache(this.cacheDir, log);
