@@ -28,6 +28,11 @@ export class LeasePool {
   private readonly bound = new Map<string, Lease>();
   private readonly offers = new Map<string, { ip: string; untilMs: number }>();
   private readonly quarantine = new Map<string, number>();
+  /** Address → who holds it until when (bound or offered), so checks are O(1) instead of a scan. */
+  private readonly owners = new Map<string, { mac: string; untilMs: number }>();
+  private readonly addressOf = new Map<string, string>();
+  /** Where the next free-address search starts; avoids rescanning the taken head of the range. */
+  private cursor: number;
   private readonly start: number;
   private readonly end: number;
   private readonly reserved: Set<string>;
@@ -39,11 +44,30 @@ export class LeasePool {
     if (this.end < this.start) throw new RangeError(`dhcp range: end ${opts.range.end} is before start ${opts.range.start}`);
     this.reserved = new Set(opts.reserved);
     this.now = opts.now ?? Date.now;
+    this.cursor = this.start;
+  }
+
+  private own(ip: string, mac: string, untilMs: number): void {
+    const prev = this.addressOf.get(mac);
+    if (prev && prev !== ip && this.owners.get(prev)?.mac === mac) this.owners.delete(prev);
+    this.owners.set(ip, { mac, untilMs });
+    this.addressOf.set(mac, ip);
+  }
+
+  private disown(mac: string): void {
+    const prev = this.addressOf.get(mac);
+    if (prev && this.owners.get(prev)?.mac === mac) this.owners.delete(prev);
+    this.addressOf.delete(mac);
   }
 
   async load(): Promise<void> {
     this.bound.clear();
-    for (const l of await this.store.list()) this.bound.set(l.mac, l);
+    this.owners.clear();
+    this.addressOf.clear();
+    for (const l of await this.store.list()) {
+      this.bound.set(l.mac, l);
+      this.own(l.ipv4Address, l.mac, l.expiresAtMs);
+    }
   }
 
   leaseOf(mac: string): Lease | undefined {
@@ -60,9 +84,8 @@ export class LeasePool {
     if (this.reserved.has(ip)) return false;
     const q = this.quarantine.get(ip);
     if (q !== undefined && q > t) return false;
-    for (const l of this.bound.values()) if (l.ipv4Address === ip && l.mac !== mac && l.expiresAtMs > t) return false;
-    for (const [m, o] of this.offers) if (o.ip === ip && m !== mac && o.untilMs > t) return false;
-    return true;
+    const o = this.owners.get(ip);
+    return !o || o.mac === mac || o.untilMs <= t;
   }
 
   inRange(ip: string): boolean {
@@ -84,24 +107,34 @@ export class LeasePool {
       if (cur && this.inRange(cur) && this.isFreeFor(cur, mac)) ip = cur;
       else if (requested && this.inRange(requested) && this.isFreeFor(requested, mac)) ip = requested;
       else {
-        for (let n = this.start; n <= this.end; n++) {
+        const size = this.end - this.start + 1;
+        for (let k = 0; k < size; k++) {
+          const n = this.start + ((this.cursor - this.start + k) % size);
           const cand = intToIp(n);
-          if (this.isFreeFor(cand, mac)) { ip = cand; break; }
+          if (this.isFreeFor(cand, mac)) { ip = cand; this.cursor = n + 1 > this.end ? this.start : n + 1; break; }
         }
       }
     }
-    if (ip) this.offers.set(mac, { ip, untilMs: t + (this.opts.offerHoldMs ?? 60_000) });
+    if (ip) {
+      const untilMs = t + (this.opts.offerHoldMs ?? 60_000);
+      this.offers.set(mac, { ip, untilMs });
+      const held = this.owners.get(ip);
+      if (!held || held.mac !== mac || held.untilMs < untilMs) this.own(ip, mac, untilMs);
+    }
     return ip;
   }
 
   forgetOffer(mac: string): void {
+    const o = this.offers.get(mac);
     this.offers.delete(mac);
+    if (o && !this.bound.has(mac)) this.disown(mac);
   }
 
   async bind(mac: string, ip: string, leaseMs: number, hostname?: string): Promise<Lease> {
     const lease: Lease = { mac, ipv4Address: ip, expiresAtMs: this.now() + leaseMs, state: 'bound', ...(hostname ? { hostname } : {}) };
     this.bound.set(mac, lease);
     this.offers.delete(mac);
+    this.own(ip, mac, lease.expiresAtMs);
     await this.store.put(lease);
     return lease;
   }
@@ -109,12 +142,13 @@ export class LeasePool {
   async release(mac: string): Promise<void> {
     this.bound.delete(mac);
     this.offers.delete(mac);
+    this.disown(mac);
     await this.store.remove(mac);
   }
 
   async decline(mac: string, ip: string): Promise<void> {
     this.quarantine.set(ip, this.now() + (this.opts.declineQuarantineMs ?? 600_000));
     if (this.bound.get(mac)?.ipv4Address === ip) await this.release(mac);
-    else this.offers.delete(mac);
+    else this.forgetOffer(mac);
   }
 }
