@@ -13,6 +13,8 @@ export interface TransportOptions {
   /** Called once when ospd refuses the token: the agent cannot recover by retrying. */
   onAuthRefused: (message: string) => void;
   appliedRevision: () => number;
+  /** Called each time ospd accepts a config stream (its response headers arrive). */
+  onStreamOpen?: () => void;
   keepaliveTimeMs?: number;
   keepaliveTimeoutMs?: number;
   minBackoffMs?: number;
@@ -40,7 +42,7 @@ export function toServerConfig(r: ConfigRevision): ServerConfig {
  * is back. A refused token ends everything at once: retrying cannot help.
  */
 export class AgentTransport {
-  private readonly client: AgentServiceClient;
+  readonly client: AgentServiceClient;
   private stream?: ClientReadableStream<ConfigRevision>;
   private stopped = true;
   private timer?: NodeJS.Timeout;
@@ -49,8 +51,9 @@ export class AgentTransport {
   private chain: Promise<void> = Promise.resolve();
   streamsOpened = 0;
 
-  constructor(private readonly o: TransportOptions) {
+  constructor(private readonly o: TransportOptions, channelOptions: Record<string, number | string> = {}) {
     this.client = new AgentServiceClient(o.cfg.server, credentials.createSsl(Buffer.from(o.cfg.ca)), {
+      ...channelOptions,
       'grpc.keepalive_time_ms': o.keepaliveTimeMs ?? 10_000,
       'grpc.keepalive_timeout_ms': o.keepaliveTimeoutMs ?? 5_000,
       'grpc.keepalive_permit_without_calls': 1,
@@ -59,7 +62,7 @@ export class AgentTransport {
     });
   }
 
-  private md(): Metadata {
+  md(): Metadata {
     const md = new Metadata();
     md.set('authorization', `Bearer ${this.o.cfg.token}`);
     md.set('osp-node', this.o.cfg.node);
@@ -111,7 +114,10 @@ export class AgentTransport {
       }
       this.deliver(r);
     });
-    s.on('metadata', () => (this.failures = 0));
+    s.on('metadata', () => {
+      this.failures = 0;
+      this.o.onStreamOpen?.();
+    });
     s.on('error', (e: ServiceError) => {
       // CANCELLED after our own stop() is expected; from the server it means the stream was cut.
       if (this.stopped) return;

@@ -1,4 +1,4 @@
-import { status, type Metadata, type ServerWritableStream } from '@grpc/grpc-js';
+import { Metadata, status, type ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from '../../common/logging.js';
 import { AgentServiceService, type AgentServiceServer, type WatchConfigRequest } from '../../proto/gen/osp/v1/agent.js';
 import type { ConfigRevision } from '../../proto/gen/osp/v1/config.js';
@@ -70,6 +70,9 @@ export class AgentApi {
       call.emit('error', { code: status.UNAUTHENTICATED, details: 'agent token invalid or revoked' });
     });
     log.info({ node: node.name, applied: Number(call.request.appliedRevision) }, 'agent config stream opened');
+    // Headers now, not with the first revision: the agent learns at once that it is accepted,
+    // even for a node that has no configuration yet.
+    call.sendMetadata(new Metadata());
     try {
       const latest = await configStore.latest(this.db, node.uuid);
       if (latest) call.write(toProtoRevision(latest, node.name));

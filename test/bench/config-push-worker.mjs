@@ -1,0 +1,61 @@
+// One worker of the config-push benchmark: N simulated agents using the real
+// agent transport (dist/agent/transport/client.js), each with its own TLS
+// connection; "apply" is stubbed to an immediate acknowledgement.
+import { readFileSync } from 'node:fs';
+import { AgentTransport } from '../../dist/agent/transport/client.js';
+import { silentLogger } from '../../dist/common/logging.js';
+
+const [credsFile, from, to, mode] = process.argv.slice(2);
+const creds = JSON.parse(readFileSync(credsFile, 'utf8')).slice(Number(from), Number(to));
+const acks = [];
+let open = 0;
+const agents = creds.map((c) => {
+  let applied = 0;
+  const t = new AgentTransport({
+    cfg: { server: c.server, ca: c.ca, node: c.node, token: c.token },
+    log: silentLogger(),
+    appliedRevision: () => applied,
+    onStreamOpen: () => {
+      if (++open === creds.length) process.send({ type: 'ready' });
+    },
+    onAuthRefused: (m) => process.send({ type: 'error', message: m }),
+    onRevision: async (cfg) => {
+      applied = cfg.revision;
+      const ok = await t.ack({ revision: cfg.revision, status: 'succeeded', configHash: '', startedAt: '', finishedAt: '', phases: [], deployments: [] });
+      if (ok) acks.push({ node: c.node, revision: cfg.revision, ackedAtMs: Date.now() });
+    },
+  }, { 'grpc.use_local_subchannel_pool': 1 });
+  return t;
+});
+
+// The os-collect-config model: no stream, a poll every intervalMs from a random phase.
+function startPolling(intervalMs) {
+  for (const [i, c] of creds.entries()) {
+    const t = agents[i];
+    let applied = 0;
+    const tick = () => t.client.pollConfig({ appliedRevision: applied }, t.md(), (e, r) => {
+      if (!e && r.revision) {
+        applied = Number(r.revision.revision);
+        const rev = applied;
+        t.client.ackRevision({ revision: rev, status: 'succeeded', configHash: '', startedAt: '', finishedAt: '', phases: [], deployments: [] }, t.md(),
+          (err) => err || acks.push({ node: c.node, revision: rev, ackedAtMs: Date.now() }));
+      }
+    });
+    setTimeout(() => {
+      tick();
+      setInterval(tick, intervalMs).unref();
+    }, Math.random() * intervalMs).unref();
+  }
+  process.send({ type: 'ready' });
+}
+
+if (mode === 'poll') startPolling(Number(process.env.POLL_INTERVAL_MS ?? 30_000));
+else for (const a of agents) a.start();
+
+process.on('message', (m) => {
+  if (m.type === 'report') process.send({ type: 'acks', acks, rssBytes: process.memoryUsage().rss });
+  if (m.type === 'stop') {
+    for (const a of agents) a.stop();
+    process.exit(0);
+  }
+});
