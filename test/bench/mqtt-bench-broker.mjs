@@ -1,4 +1,3 @@
-/* global process */
 // Child process of mqtt-bench.mjs: hosts ospd's telemetry path (broker + ACL
 // + ingest + an in-memory sink standing in for the SQLite store) so its RSS
 // and event loop are measured apart from the load generator.

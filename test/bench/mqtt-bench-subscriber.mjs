@@ -1,4 +1,3 @@
-/* global process */
 // Child process of mqtt-bench.mjs: the plain subscriber for the mosquitto
 // side, in its own process like ospd's ingest, so neither side shares an
 // event loop with the load generator.

@@ -1,4 +1,3 @@
-/* global process, console, URL, setTimeout, setImmediate */
 // Benchmark: ospd's telemetry path (aedes + ACL + ingest + sink) against a
 // plain mosquitto broker with a plain subscriber, same load, same run.
 // Usage: npm run build && node test/bench/mqtt-bench.mjs
