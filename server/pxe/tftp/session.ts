@@ -21,18 +21,27 @@ export function bufferSource(b: Buffer): BlockSource {
   return { sizeBytes: b.length, read: async (o, l) => b.subarray(o, o + l), close: async () => undefined };
 }
 
-export function fileSource(fh: FileHandle, sizeBytes: number): BlockSource {
+/** Reads ahead in `readAheadBytes` chunks: one syscall per many blocks keeps lock-step clients fast. */
+export function fileSource(fh: FileHandle, sizeBytes: number, readAheadBytes = 256 * 1024): BlockSource {
+  let chunk = Buffer.alloc(0);
+  let chunkOffset = 0;
+  const fill = async (offset: number, length: number) => {
+    const want = Math.max(0, Math.min(Math.max(length, readAheadBytes), sizeBytes - offset));
+    const buf = Buffer.allocUnsafe(want);
+    let got = 0;
+    while (got < want) {
+      const { bytesRead } = await fh.read(buf, got, want - got, offset + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    chunk = buf.subarray(0, got);
+    chunkOffset = offset;
+  };
   return {
     sizeBytes,
     read: async (offset, length) => {
-      const buf = Buffer.allocUnsafe(Math.max(0, Math.min(length, sizeBytes - offset)));
-      let got = 0;
-      while (got < buf.length) {
-        const { bytesRead } = await fh.read(buf, got, buf.length - got, offset + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      return buf.subarray(0, got);
+      if (offset < chunkOffset || offset + Math.min(length, sizeBytes - offset) > chunkOffset + chunk.length) await fill(offset, length);
+      return chunk.subarray(offset - chunkOffset, offset - chunkOffset + length);
     },
     close: () => fh.close(),
   };
@@ -98,8 +107,9 @@ export class TftpSession {
   }
 
   private armTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.onTimeout(), this.p.timeoutMs);
+    // refresh() re-arms the same timer: cheaper than a new one per block.
+    if (this.timer) this.timer.refresh();
+    else this.timer = setTimeout(() => this.onTimeout(), this.p.timeoutMs);
   }
 
   private onTimeout(): void {
