@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-/* global process, setTimeout, clearTimeout, console */
 // PXE benchmark (issue 4). Run after `npm run build`, as root:
 //   node test/bench/pxe-bench.mjs
 // Prints one JSON object. Peers measured in the same run with the same client:
