@@ -60,6 +60,11 @@ export const catalogue = {
   IMAGE_SCRIPT_FAILED: { status: GrpcStatus.INTERNAL, message: 'image element script failed' },
   IMAGE_TOOL_MISSING: { status: GrpcStatus.FAILED_PRECONDITION, message: 'a tool or input the image build needs is missing' },
   IMAGE_BUILD_FAILED: { status: GrpcStatus.INTERNAL, message: 'image build failed' },
+
+  // Inspection rules and profiles (issue 8)
+  RULE_INVALID: { status: GrpcStatus.INVALID_ARGUMENT, message: 'inspection rule rejected' },
+  RULE_NOT_FOUND: { status: GrpcStatus.NOT_FOUND, message: 'inspection rule not found' },
+  RULE_EXISTS: { status: GrpcStatus.ALREADY_EXISTS, message: 'an inspection rule with this uuid already exists' },
 } as const;
 
 export type ErrorCode = keyof typeof catalogue;
