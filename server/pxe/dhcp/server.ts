@@ -12,7 +12,9 @@
  *     they listen on raw/link-level sockets and it is link-layer broadcast.)
  *  2. Requests carrying an address (ciaddr, giaddr, option 50) outside the
  *     provisioning subnet are dropped and counted (`dropped_foreign_subnet`).
- *  3. Unicast replies (renewals) go to addresses inside the subnet only.
+ *  3. Unicast requests (renewals) are received on a second socket bound to
+ *     the interface's own address, so they reach this server and not another
+ *     wildcard :67 socket; unicast replies go to addresses inside the subnet only.
  * What it does not guarantee: a DISCOVER broadcast on another link by an
  * address-less client is still processed (an offer may be held for ~60 s and a
  * boot-log entry written), though the answer can only reach the provisioning
@@ -58,6 +60,7 @@ const ZERO = '0.0.0.0';
 export class DhcpServer {
   private socket: dgram.Socket | null = null;
   private proxySocket: dgram.Socket | null = null;
+  private unicastSocket: dgram.Socket | null = null;
   private pool: LeasePool | null = null;
   private subnet!: Subnet;
   private serverAddress = ZERO;
@@ -104,12 +107,16 @@ export class DhcpServer {
       this.pool = new LeasePool(this.leases, { range: c.range, reserved: [this.serverAddress, ...(c.router ? [c.router] : [])] });
       await this.pool.load();
     }
-    this.socket = await this.bind(c.serverPort ?? 67);
-    if (c.mode === 'proxy' && c.proxyPort !== null) this.proxySocket = await this.bind(c.proxyPort ?? 4011);
+    this.socket = await this.bind(c.serverPort ?? 67, c.listenHost ?? ZERO);
+    // A socket on the interface's own address wins the kernel's lookup for
+    // unicast (renewals) over any other wildcard :67 socket on the host, so
+    // two servers on different interfaces never steal each other's unicasts.
+    if ((c.listenHost ?? ZERO) === ZERO) this.unicastSocket = await this.bind(c.serverPort ?? 67, this.serverAddress);
+    if (c.mode === 'proxy' && c.proxyPort !== null) this.proxySocket = await this.bind(c.proxyPort ?? 4011, c.listenHost ?? ZERO);
     this.log.info({ mode: c.mode, interface: c.interfaceName, address: this.serverAddress }, 'dhcp started');
   }
 
-  private bind(port: number): Promise<dgram.Socket> {
+  private bind(port: number, host: string): Promise<dgram.Socket> {
     return new Promise((resolve, reject) => {
       const s = dgram.createSocket({ type: 'udp4', reuseAddr: true });
       s.once('error', reject);
@@ -121,7 +128,7 @@ export class DhcpServer {
         this.inFlight.add(p);
         void p.finally(() => this.inFlight.delete(p));
       });
-      s.bind(port, this.config.listenHost ?? ZERO, () => {
+      s.bind(port, host, () => {
         s.off('error', reject);
         s.on('error', (e) => this.log.error({ err: e }, 'dhcp socket error'));
         s.setBroadcast(true);
@@ -131,8 +138,8 @@ export class DhcpServer {
   }
 
   async stop(): Promise<void> {
-    for (const s of [this.socket, this.proxySocket]) if (s) await new Promise<void>((r) => s.close(() => r()));
-    this.socket = this.proxySocket = null;
+    for (const s of [this.socket, this.unicastSocket, this.proxySocket]) if (s) await new Promise<void>((r) => s.close(() => r()));
+    this.socket = this.unicastSocket = this.proxySocket = null;
     await Promise.allSettled([...this.inFlight]);
   }
 
