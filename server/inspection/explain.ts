@@ -1,0 +1,55 @@
+import type { WaitFacts } from './history.js';
+
+/** What the PXE services saw of one machine since a time (from the boot log, when PXE is wired in). */
+export interface BootSteps {
+  dhcpRequest: boolean;
+  addressOffered: boolean;
+  bootScriptFetched: boolean;
+  ramdiskFetched: boolean;
+}
+
+/**
+ * The narrow view of the PXE boot log the flow needs. ospd backs it with the
+ * boot_log table once the PXE services record there; without it the
+ * explanation says the boot log was not available.
+ */
+export interface BootHistory {
+  stepsSince(macs: string[], sinceIso: string): Promise<BootSteps>;
+}
+
+export interface TimeoutContext {
+  waitState: 'inspect wait' | 'clean wait';
+  timeoutMs: number;
+  macs: string[];
+  facts: WaitFacts;
+  boot?: BootSteps;
+}
+
+function list(macs: string[]): string {
+  return macs.length ? macs.join(', ') : 'any of its NICs (the node has no ports registered)';
+}
+
+/**
+ * Names the first step of the boot that never happened, from the facts
+ * recorded during the wait: boot log (DHCP, script, ramdisk), then the agent's
+ * lookup, command stream and report. The most common question after a failed
+ * inspection is "where did it stop?"; this answers it.
+ */
+export function explainTimeout(c: TimeoutContext): string {
+  const after = `after ${Math.round(c.timeoutMs / 1000)} s in '${c.waitState}'`;
+  const work = c.waitState === 'inspect wait' ? 'sent no inventory' : 'never reported the cleaning result';
+  const { facts, boot } = c;
+  if (facts.lookups === 0) {
+    if (boot) {
+      if (!boot.dhcpRequest) return `timed out ${after}: no DHCP request from ${list(c.macs)} (is the machine powered on, set to PXE boot, and on the provisioning network?)`;
+      if (!boot.addressOffered) return `timed out ${after}: DHCP requests from ${list(c.macs)} were never answered with an address`;
+      if (!boot.bootScriptFetched) return `timed out ${after}: got an address but never fetched the boot script`;
+      if (!boot.ramdiskFetched) return `timed out ${after}: fetched the boot script but never the ramdisk`;
+      return `timed out ${after}: ramdisk fetched but the agent never called back`;
+    }
+    return `timed out ${after}: the ramdisk agent never called back (no lookup from ${list(c.macs)}; no PXE boot log available to say how far the boot got)`;
+  }
+  if (facts.streams === 0) return `timed out ${after}: the agent looked up its node but never opened its command stream`;
+  const progress = facts.lastProgress ? ` (last progress: ${facts.lastProgress})` : '';
+  return `timed out ${after}: agent connected but ${work}${progress}`;
+}

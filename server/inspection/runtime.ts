@@ -1,0 +1,76 @@
+import type { Logger } from '../../common/logging.js';
+import type { Database } from '../store/db.js';
+import type { NodeRegistry } from '../nodes/registry.js';
+import type { ProvisionStates } from '../nodes/provision.js';
+import type { NodeConfigs } from '../agents/configs.js';
+import { agentAuthenticator } from '../api/agent-service.js';
+import type { Authenticator } from '../api/call.js';
+import type { GrpcService } from '../api/server.js';
+import { basicPropertiesProcessor, type InventoryProcessor } from './basic-properties.js';
+import { IntrospectBatch } from './batch.js';
+import { CommandChannel } from './commands.js';
+import { RamdiskEnrolment } from './enrol.js';
+import type { BootHistory } from './explain.js';
+import { InspectionFlow, type InventoryStore, type PowerPort } from './flow.js';
+import { inspectionService, ramdiskService } from './ramdisk-service.js';
+
+export interface InspectionConfig {
+  /** inspect-wait-timeout-ms */
+  inspectWaitTimeoutMs: number;
+  /** clean-wait-timeout-ms */
+  cleanWaitTimeoutMs: number;
+  /** discovery: unknown machines that boot the ramdisk become nodes in enroll. */
+  discovery: boolean;
+}
+
+/** Defaults: a PXE boot plus ramdisk download and collection takes minutes, not Ironic's 30; 15 leaves room for slow BIOS POST. */
+export const INSPECTION_DEFAULTS: InspectionConfig = { inspectWaitTimeoutMs: 15 * 60_000, cleanWaitTimeoutMs: 30 * 60_000, discovery: false };
+
+export interface InspectionRuntimeDeps {
+  db: Database;
+  registry: NodeRegistry;
+  states: ProvisionStates;
+  power: PowerPort;
+  configs: NodeConfigs;
+  inventory: InventoryStore;
+  /** The rules engine's processInventory; defaults to deriving basic properties and ports. */
+  process?: InventoryProcessor;
+  bootHistory?: BootHistory;
+  cfg: InspectionConfig;
+  log: Logger;
+}
+
+/** Everything of inspection/cleaning ospd wires: the flow, lookups, the batch, and their two gRPC services. */
+export class InspectionRuntime {
+  readonly channel = new CommandChannel();
+  readonly flow: InspectionFlow;
+  readonly enrolment: RamdiskEnrolment;
+  readonly batch: IntrospectBatch;
+
+  constructor(private readonly d: InspectionRuntimeDeps) {
+    this.flow = new InspectionFlow({
+      db: d.db, registry: d.registry, states: d.states, power: d.power, tokens: d.configs, inventory: d.inventory,
+      process: d.process ?? basicPropertiesProcessor(d.registry), bootHistory: d.bootHistory, channel: this.channel,
+      options: { inspectWaitTimeoutMs: d.cfg.inspectWaitTimeoutMs, cleanWaitTimeoutMs: d.cfg.cleanWaitTimeoutMs }, log: d.log,
+    });
+    this.enrolment = new RamdiskEnrolment(d.db, d.registry, d.configs, () => d.cfg.discovery, d.log.child({ component: 'ramdisk-lookup' }));
+    this.batch = new IntrospectBatch(this.flow, d.registry, d.log);
+  }
+
+  /** RamdiskService (agent token) and InspectionService (admin). */
+  services(adminAuth: Authenticator, apiLog: Logger): GrpcService[] {
+    return [
+      ramdiskService({ flow: this.flow, enrolment: this.enrolment, channel: this.channel, agentAuth: agentAuthenticator(this.d.configs), log: apiLog }),
+      inspectionService({ flow: this.flow, batch: this.batch, auth: adminAuth, log: apiLog }),
+    ];
+  }
+
+  async start(): Promise<void> {
+    await this.flow.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.batch.stop();
+    await this.flow.stop();
+  }
+}
