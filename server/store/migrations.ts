@@ -4,6 +4,7 @@ import { nodeMigrations } from './schema/nodes.js';
 import { bmcMigrations } from './schema/bmc.js';
 import { agentMigrations } from './schema/agents.js';
 import { telemetryMigrations } from './schema/telemetry.js';
+import { inspectionMigrations } from './schema/inspection.js';
 
 export interface Migration {
   /** Stable, unique, sorts in application order: "NNNN-feature-what". */
@@ -22,6 +23,7 @@ export const migrations: Migration[] = [
   ...bmcMigrations,
   ...agentMigrations,
   ...telemetryMigrations,
+  ...inspectionMigrations,
 ];
 
 export async function migrate(db: Database, list: Migration[] = migrations, log?: Logger): Promise<string[]> {

@@ -1,0 +1,98 @@
+import type { Logger } from '../../common/logging.js';
+import type { NodeRecord } from '../nodes/model.js';
+import type { PatchOp } from '../nodes/patch.js';
+import type { Database } from '../store/db.js';
+import { nodeStore } from '../store/nodes.js';
+import { deriveProperties, type DerivedProperties } from './derive.js';
+import { HintError } from './root-device.js';
+import { applyRuleChanges, evaluateRules } from './rules/engine.js';
+import type { Rule, RuleChange } from './rules/types.js';
+
+/** What processInventory needs; NodeRegistry and RuleStore fit as they are. */
+export interface ProcessDeps {
+  db: Database;
+  registry: {
+    get(id: string): Promise<NodeRecord>;
+    update(id: string, ops: PatchOp[], actor: string): Promise<NodeRecord>;
+  };
+  rules: { list(): Promise<Rule[]> };
+  log: Logger;
+}
+
+export interface ProcessResult {
+  properties: Pick<DerivedProperties, 'cpus' | 'memoryMb' | 'localGb' | 'cpuArch'>;
+  /** MACs added as ports now (ones the node already had are not repeated). */
+  ports: string[];
+  matchedRules: string[];
+  changes: RuleChange[];
+  /** Set when inspection must fail: a rule's `fail` action, bad root device hints, or changes the node refuses. */
+  failure?: string;
+  node: NodeRecord;
+}
+
+const ACTOR = 'inspection';
+
+function propertyOps(d: DerivedProperties): PatchOp[] {
+  const ops: PatchOp[] = [];
+  if (d.cpus !== undefined) ops.push({ op: 'add', path: '/properties/cpus', value: String(d.cpus) });
+  if (d.memoryMb !== undefined) ops.push({ op: 'add', path: '/properties/memory_mb', value: String(d.memoryMb) });
+  if (d.localGb !== undefined) ops.push({ op: 'add', path: '/properties/local_gb', value: String(d.localGb) });
+  if (d.cpuArch !== undefined) ops.push({ op: 'add', path: '/properties/cpu_arch', value: d.cpuArch });
+  return ops;
+}
+
+/**
+ * After an inventory arrives: derive properties, add ports for the PXE MACs,
+ * run the stored rules, and apply all of it to the node in one update (so a
+ * failure leaves the node as it was), then record an `inspection` event.
+ * Does not change the provision state: that is the inspection flow's.
+ */
+export async function processInventory(deps: ProcessDeps, nodeUuid: string, inventory: Record<string, unknown>): Promise<ProcessResult> {
+  const node = await deps.registry.get(nodeUuid);
+  const fail = async (failure: string, partial: Partial<ProcessResult> = {}): Promise<ProcessResult> => {
+    await nodeStore.appendEvent(deps.db, { nodeUuid: node.uuid, type: 'inspection', actor: ACTOR, message: `inspection processing failed: ${failure}`, data: { matchedRules: partial.matchedRules ?? [] } });
+    deps.log.warn({ node: node.name, failure }, 'inspection processing failed');
+    return { properties: {}, ports: [], matchedRules: [], changes: [], ...partial, failure, node };
+  };
+  let derived: DerivedProperties;
+  try {
+    derived = deriveProperties(inventory, node.rootDevice);
+  } catch (e) {
+    if (e instanceof HintError) return fail(e.message);
+    throw e;
+  }
+  const properties = { cpus: derived.cpus, memoryMb: derived.memoryMb, localGb: derived.localGb, cpuArch: derived.cpuArch };
+  // A MAC another node already owns stays with that node; inspection does not steal ports.
+  const owners = await nodeStore.portOwners(deps.db, derived.pxeMacs);
+  const ports = derived.pxeMacs.filter((m) => !node.ports.includes(m) && (owners.get(m) ?? node.uuid) === node.uuid);
+  const skipped = derived.pxeMacs.filter((m) => (owners.get(m) ?? node.uuid) !== node.uuid);
+
+  // Rules see the node as it will be with the derived properties and ports.
+  const withDerived: NodeRecord = {
+    ...node, ports: [...node.ports, ...ports],
+    properties: { ...node.properties, ...Object.fromEntries(Object.entries(properties).filter(([, v]) => v !== undefined)) },
+  };
+  const evaluation = evaluateRules(await deps.rules.list(), { inventory, node: withDerived });
+  if (evaluation.failure) return fail(evaluation.failure, { properties, matchedRules: evaluation.matched, changes: evaluation.changes });
+
+  const ops = [...propertyOps(derived), ...(ports.length ? [{ op: 'add', path: '/ports', value: ports.join(',') }] : []), ...applyRuleChanges(evaluation.changes)];
+  let updated = node;
+  if (ops.length) {
+    try {
+      updated = await deps.registry.update(node.uuid, ops, ACTOR);
+    } catch (e) {
+      return fail(`the node refused the inspection results: ${(e as Error).message}`, { properties, matchedRules: evaluation.matched, changes: evaluation.changes });
+    }
+  }
+  const summary = [
+    `cpus=${properties.cpus ?? '?'}`, `memory_mb=${properties.memoryMb ?? '?'}`, `local_gb=${properties.localGb ?? '?'}`, `cpu_arch=${properties.cpuArch ?? '?'}`,
+    ports.length ? `ports added ${ports.join(', ')}` : 'no new ports',
+    `${evaluation.matched.length} rule(s) matched`,
+  ].join('; ');
+  await nodeStore.appendEvent(deps.db, {
+    nodeUuid: node.uuid, type: 'inspection', actor: ACTOR, message: `inspection processed: ${summary}`,
+    data: { properties, ports, skippedPorts: skipped, matchedRules: evaluation.matched, notes: derived.notes },
+  });
+  deps.log.info({ node: node.name, matched: evaluation.matched.length, ports: ports.length }, 'inventory processed');
+  return { properties, ports, matchedRules: evaluation.matched, changes: evaluation.changes, node: updated };
+}

@@ -1,0 +1,163 @@
+import type { NodeRecord } from '../../nodes/model.js';
+import { applyPatch, type PatchOp } from '../../nodes/patch.js';
+import { describeProblem, validateNode } from '../../nodes/validate.js';
+import { MASK, isSecretKey } from '../../security/secrets.js';
+import { introspectionData } from '../derive.js';
+import { parseField, renderTemplate, resolvePath } from './fields.js';
+import { checkOp } from './operators.js';
+import type { Condition, Evaluation, Rule, RuleChange } from './types.js';
+
+/**
+ * osp nodes have no trait list yet; a trait is kept as the capability
+ * `trait.<NAME>=true` so placement-style matching can still read it.
+ */
+export const TRAIT_CAPABILITY_PREFIX = 'trait.';
+
+export interface RuleInput {
+  /** An IPA inventory, or inspector's introspection data (which has `inventory` inside). */
+  inventory: Record<string, unknown>;
+  node: NodeRecord;
+}
+
+/** The node as `node://` paths see it, in Ironic's field names; secrets masked. */
+export function nodeView(n: NodeRecord): Record<string, unknown> {
+  const info: Record<string, string> = {};
+  for (const [k, v] of Object.entries(n.driverInfo)) {
+    const shown = isSecretKey(k) && v ? MASK : v;
+    info[k] = shown;
+    info[`${n.driver}_${k}`] = shown;
+  }
+  return {
+    uuid: n.uuid, name: n.name, driver: n.driver, driver_info: info, ports: n.ports,
+    properties: {
+      cpus: n.properties.cpus, memory_mb: n.properties.memoryMb, local_gb: n.properties.localGb, cpu_arch: n.properties.cpuArch,
+      capabilities: Object.entries(n.capabilities).map(([k, v]) => `${k}:${v}`).join(','), root_device: n.rootDevice,
+    },
+    capabilities: n.capabilities, root_device: n.rootDevice, provision_state: n.provisionState, power_state: n.powerState,
+    maintenance: n.maintenance, traits: Object.keys(n.capabilities).filter((k) => k.startsWith(TRAIT_CAPABILITY_PREFIX)).map((k) => k.slice(TRAIT_CAPABILITY_PREFIX.length)),
+  };
+}
+
+function conditionHolds(c: Condition, data: Record<string, unknown>, node: Record<string, unknown>): boolean {
+  const ref = parseField(c.field);
+  if (typeof ref === 'string') return false; // validated at import; unreachable for stored rules
+  let values = resolvePath(ref.scope === 'node' ? node : data, ref.steps);
+  if (values.length === 0) {
+    // inspector: a missing field fails the condition outright (invert does not
+    // apply), except is-empty, for which missing means empty.
+    if (c.op !== 'is-empty') return false;
+    values = [undefined];
+  }
+  if (c.multiple === 'first') values = values.slice(0, 1);
+  const hit = (v: unknown) => checkOp(c.op, v, c.value) !== c.invert;
+  return c.multiple === 'all' ? values.every(hit) : values.some(hit);
+}
+
+function scalar(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  return typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
+/** The changes one matched rule makes; templates rendered against the data. */
+function changesOf(rule: Rule, data: Record<string, unknown>): { changes: RuleChange[]; failure?: string } {
+  const changes: RuleChange[] = [];
+  const render = (v: unknown) => (typeof v === 'string' ? renderTemplate(v, { data }) : scalar(v));
+  for (const [i, a] of rule.actions.entries()) {
+    try {
+      switch (a.action) {
+        case 'fail':
+          return { changes, failure: a.message };
+        case 'set-attribute':
+          changes.push({ rule: rule.uuid, kind: a.action, path: a.path, value: render(a.value) });
+          break;
+        case 'set-capability':
+          changes.push({ rule: rule.uuid, kind: a.action, name: a.name, value: render(a.value) });
+          break;
+        case 'extend-attribute':
+          changes.push({ rule: rule.uuid, kind: a.action, path: a.path, value: render(a.value) ?? '', unique: a.unique });
+          break;
+        case 'add-trait':
+        case 'remove-trait':
+          changes.push({ rule: rule.uuid, kind: a.action, name: a.name });
+          break;
+      }
+    } catch (e) {
+      return { changes, failure: `rule ${rule.uuid} actions[${i}]: ${(e as Error).message}` };
+    }
+  }
+  return { changes };
+}
+
+/** Changes as node patch operations, for NodeRegistry.update(). */
+export function applyRuleChanges(changes: RuleChange[]): PatchOp[] {
+  return changes.map((c): PatchOp => {
+    switch (c.kind) {
+      case 'set-attribute': {
+        const whole = c.path === '/name' || c.path === '/driver';
+        return c.value === null ? { op: 'remove', path: c.path, value: '' } : { op: whole ? 'replace' : 'add', path: c.path, value: c.value };
+      }
+      case 'set-capability':
+        return c.value === null ? { op: 'remove', path: `/capabilities/${c.name}`, value: '' } : { op: 'add', path: `/capabilities/${c.name}`, value: c.value };
+      case 'extend-attribute':
+        return { op: 'add', path: c.path, value: c.value };
+      case 'add-trait':
+        return { op: 'add', path: `/capabilities/${TRAIT_CAPABILITY_PREFIX}${c.name}`, value: 'true' };
+      case 'remove-trait':
+        return { op: 'remove', path: `/capabilities/${TRAIT_CAPABILITY_PREFIX}${c.name}`, value: '' };
+    }
+  });
+}
+
+function simulate(node: NodeRecord, ops: PatchOp[]): NodeRecord {
+  const r = applyPatch(node, ops);
+  return { ...node, ...r.input, maintenance: r.maintenance, maintenanceReason: r.maintenanceReason };
+}
+
+/**
+ * Runs the rules in order, as inspector does: each matched rule's changes
+ * are visible to the `node://` conditions of the rules after it. Stops at
+ * the first `fail`. Pure: the node passed in is not modified.
+ */
+export function evaluateRules(rules: Rule[], input: RuleInput): Evaluation {
+  const data = introspectionData(input.inventory, input.node.rootDevice);
+  let node = input.node;
+  const matched: string[] = [];
+  const changes: RuleChange[] = [];
+  for (const rule of rules) {
+    if (rule.scope && node.capabilities.inspection_scope !== rule.scope) continue;
+    const view = nodeView(node);
+    if (!rule.conditions.every((c) => conditionHolds(c, data, view))) continue;
+    matched.push(rule.uuid);
+    const r = changesOf(rule, data);
+    changes.push(...r.changes);
+    if (r.failure) return { matched, changes, failure: r.failure };
+    if (r.changes.length === 0) continue;
+    try {
+      node = simulate(node, applyRuleChanges(r.changes));
+    } catch (e) {
+      return { matched, changes, failure: `rule ${rule.uuid}: ${(e as Error).message}` };
+    }
+  }
+  const problems = validateNode(node).map(describeProblem);
+  if (problems.length) return { matched, changes, failure: `the rules' changes would make the node invalid: ${problems.join('; ')}` };
+  return { matched, changes };
+}
+
+/** A change as one line for people: "capabilities/profile = compute". */
+export function describeChange(c: RuleChange): string {
+  switch (c.kind) {
+    case 'set-attribute': {
+      const key = c.path.split('/').pop() ?? '';
+      const v = c.value !== null && isSecretKey(key) ? MASK : c.value;
+      return v === null ? `remove ${c.path.slice(1)}` : `set ${c.path.slice(1)} = ${v}`;
+    }
+    case 'set-capability':
+      return c.value === null ? `remove capability ${c.name}` : `set capability ${c.name} = ${c.value}`;
+    case 'extend-attribute':
+      return `add ${c.value} to ${c.path.slice(1)}`;
+    case 'add-trait':
+      return `add trait ${c.name}`;
+    case 'remove-trait':
+      return `remove trait ${c.name}`;
+  }
+}
