@@ -1,0 +1,93 @@
+import { execFile } from 'node:child_process';
+import { open, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+
+export const MIB = 1024 * 1024;
+const CHUNK_BYTES = 4 * MIB;
+
+export interface WipeTarget {
+  path: string;
+  sizeBytes: number;
+}
+
+/** Kernel disk names; partitions, loop, ram and zram devices are never targets. */
+const DISK_NAME = /^(sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|nvme\d+n\d+|mmcblk\d+)$/;
+
+/**
+ * Every whole, writable disk of the machine, from lsblk: only TYPE=disk,
+ * not read-only, and named like a real disk (the guard against wiping a
+ * loop-mounted ramdisk or an optical drive).
+ */
+export function hostDisks(timeoutMs = 20_000): Promise<WipeTarget[]> {
+  return new Promise((resolve, reject) => {
+    execFile('lsblk', ['--json', '--bytes', '--nodeps', '--output', 'KNAME,TYPE,SIZE,RO'], { timeout: timeoutMs }, (err, stdout) => {
+      if (err) return reject(new Error(`lsblk failed: ${err.message}`));
+      const devs = (JSON.parse(stdout) as { blockdevices?: { kname: string; type: string; size: number | string; ro: boolean | string }[] }).blockdevices ?? [];
+      resolve(devs
+        .filter((d) => d.type === 'disk' && DISK_NAME.test(d.kname) && d.ro !== true && d.ro !== '1' && Number(d.size) > 0)
+        .map((d) => ({ path: `/dev/${d.kname}`, sizeBytes: Number(d.size) })));
+    });
+  });
+}
+
+/**
+ * With --root DIR (tests, chroots) the disks are the files under DIR/dev
+ * named like kernel disks: image files or loop devices a test put there.
+ */
+export async function rootDisks(root: string): Promise<WipeTarget[]> {
+  const dir = path.join(root, 'dev');
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => DISK_NAME.test(n)).sort();
+  const out: WipeTarget[] = [];
+  for (const n of names) {
+    const p = path.join(dir, n);
+    const st = await stat(p);
+    if (st.isFile()) out.push({ path: p, sizeBytes: st.size });
+    else if (st.isBlockDevice()) out.push({ path: p, sizeBytes: await deviceSize(p) });
+  }
+  return out;
+}
+
+async function deviceSize(p: string): Promise<number> {
+  const fh = await open(p, 'r');
+  try {
+    // A block device's stat size is 0; sysfs knows it.
+    const { size } = await fh.stat();
+    if (size > 0) return size;
+    const sys = await readdir('/sys/class/block').catch(() => [] as string[]);
+    const name = path.basename(await realpath(p));
+    // /sys/class/block/<dev>/size counts 512-byte sectors whatever the device's own sector size.
+    if (sys.includes(name)) return Number((await readFile(`/sys/class/block/${name}/size`, 'utf8')).trim()) * 512;
+    return 0;
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Zeroes byte ranges: the metadata erase covers the first and the last MiB,
+ * where MBR/GPT (primary and backup), filesystem superblocks at the start
+ * and RAID/LVM labels at the end live; full erase covers everything.
+ */
+export async function wipeDisk(t: WipeTarget, mode: 'metadata' | 'full', progress: (doneBytes: number, totalBytes: number) => void = () => undefined): Promise<number> {
+  const ranges: [number, number][] = mode === 'full' || t.sizeBytes <= 2 * MIB
+    ? [[0, t.sizeBytes]]
+    : [[0, MIB], [t.sizeBytes - MIB, t.sizeBytes]];
+  const total = ranges.reduce((s, [a, b]) => s + (b - a), 0);
+  const zeros = Buffer.alloc(CHUNK_BYTES);
+  const fh = await open(t.path, 'r+');
+  let done = 0;
+  try {
+    for (const [start, end] of ranges) {
+      for (let off = start; off < end; off += CHUNK_BYTES) {
+        const len = Math.min(CHUNK_BYTES, end - off);
+        await fh.write(zeros, 0, len, off);
+        done += len;
+        progress(done, total);
+      }
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return done;
+}
