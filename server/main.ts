@@ -19,6 +19,9 @@ import { AgentApi } from './api/agent-service.js';
 import { MetricsRegistry } from './telemetry/prometheus.js';
 import { TelemetryRuntime } from './telemetry/runtime.js';
 import { TelemetryApi } from './api/telemetry-service.js';
+import { RuleStore } from './inspection/rule-store.js';
+import { InspectionPreview } from './inspection/preview.js';
+import { ruleService } from './api/rule-service.js';
 
 export const VERSION = '0.1.0';
 
@@ -66,6 +69,7 @@ export class Ospd {
     });
     await this.telemetry.start();
     this.telemetryApi = new TelemetryApi(this.telemetry.accounts, this.telemetry.sink, registry, apiLog);
+    const inspectionRules = new RuleStore(this.db, secrets);
     this.api = new GrpcApi({
       listen: cfg.grpcListen,
       tls: { certPem: tls.serverCertPem, keyPem: tls.serverKeyPem },
@@ -74,6 +78,7 @@ export class Ospd {
         this.bmc.service(auth, apiLog),
         configService(configs, auth, apiLog, () => ({ server: this.clientUrl(), caPem: tls.caCertPem, caSha256: tls.caSha256, mqttUrl: this.mqttUrl() })),
         this.telemetryApi.service(auth),
+        ruleService(inspectionRules, new InspectionPreview(this.db, inspectionRules), auth, apiLog),
         this.agentApi.service(),
       ],
       log: apiLog,
