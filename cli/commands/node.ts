@@ -7,6 +7,7 @@ import { keyValues, positiveInt, repeatable, withOutput, type Ctx, type OutputOp
 import { addNodePowerCommands } from './node-power.js';
 import { addConfigCommands } from './node-config.js';
 import { addInventoryCommand } from './telemetry.js';
+import { addNodeInspectCommands } from './node-inspect.js';
 
 const props = (n: Node) => ({
   cpus: n.properties?.cpus, memory_mb: n.properties?.memoryMb, local_gb: n.properties?.localGb, cpu_arch: n.properties?.cpuArch,
@@ -207,5 +208,6 @@ export function nodeCommand(ctx: Ctx): Command {
   addConfigCommands(node, ctx);
   addInventoryCommand(node, ctx);
   addNodePowerCommands(node, ctx);
+  addNodeInspectCommands(node, ctx);
   return node;
 }
