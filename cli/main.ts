@@ -4,6 +4,7 @@ import { ServerError } from './client.js';
 import { makeCtx } from './command-kit.js';
 import { nodeCommand } from './commands/node.js';
 import { telemetryCommands } from './commands/telemetry.js';
+import { profileCommand, ruleCommand } from './commands/rule.js';
 
 export const VERSION = '0.1.0';
 
@@ -24,6 +25,8 @@ export function program(): Command {
   const ctx = makeCtx(() => root.opts<{ config?: string; timeout: number }>());
   root.addCommand(nodeCommand(ctx));
   for (const c of telemetryCommands(ctx)) root.addCommand(c);
+  root.addCommand(ruleCommand(ctx));
+  root.addCommand(profileCommand(ctx));
   return root;
 }
 

@@ -1,0 +1,111 @@
+import { Command } from 'commander';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { RuleServiceClient, type InspectionRule, type NodeProfile, type RulePreview } from '../../proto/gen/osp/v1/rules.js';
+import { renderList, renderOne, UsageError, type Column } from '../output.js';
+import { withOutput, type Ctx, type OutputOpts } from '../command-kit.js';
+
+const RULE_COLUMNS: Column<InspectionRule>[] = [
+  { key: 'uuid', label: 'UUID', get: (r) => r.uuid },
+  { key: 'description', label: 'Description', get: (r) => r.description },
+  { key: 'scope', label: 'Scope', get: (r) => r.scope },
+  { key: 'conditions', label: 'Conditions', get: (r) => r.conditionCount },
+  { key: 'actions', label: 'Actions', get: (r) => r.actionCount },
+];
+
+const PREVIEW_COLUMNS: Column<RulePreview>[] = [
+  { key: 'node', label: 'Node', get: (p) => p.nodeName },
+  { key: 'uuid', label: 'Node UUID', get: (p) => p.nodeUuid },
+  { key: 'state', label: 'State', get: (p) => p.provisionState },
+  { key: 'matched_rules', label: 'Matched Rules', get: (p) => p.matchedRules },
+  { key: 'changes', label: 'Would Change', get: (p) => p.changes.join('; ') },
+  { key: 'failure', label: 'Would Fail', get: (p) => p.failure },
+];
+
+const PROFILE_COLUMNS: Column<NodeProfile>[] = [
+  { key: 'uuid', label: 'Node UUID', get: (p) => p.nodeUuid },
+  { key: 'name', label: 'Node Name', get: (p) => p.nodeName },
+  { key: 'state', label: 'Provision State', get: (p) => p.provisionState },
+  { key: 'profile', label: 'Current Profile', get: (p) => p.profile },
+  { key: 'possible_profiles', label: 'Possible Profiles', get: (p) => p.possibleProfiles },
+];
+
+function client(ctx: Ctx) {
+  return async () => {
+    const c = await ctx.connect();
+    return { c, rules: c.client(RuleServiceClient) };
+  };
+}
+
+/** `ospctl rule …`: inspection rules in ironic-inspector's JSON format. */
+export function ruleCommand(ctx: Ctx): Command {
+  const connect = client(ctx);
+  const rule = new Command('rule').description('inspection rules (ironic-inspector v1 JSON/YAML): conditions on the inventory, actions on the node');
+
+  withOutput(rule.command('import').description('add rules from a JSON or YAML file (one rule or a list); all or nothing'))
+    .argument('<file>', 'rules file')
+    .action(async (file: string, o: OutputOpts) => {
+      let content: string;
+      try {
+        content = await fs.readFile(file, 'utf8');
+      } catch (e) {
+        throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+      const { c, rules } = await connect();
+      const r = await c.call(rules, rules.importRules, { content, source: path.basename(file) });
+      const rows = [...r.created.map((x) => ({ x, result: 'created' })), ...r.unchanged.map((x) => ({ x, result: 'unchanged' }))];
+      ctx.out(renderList(rows, [
+        ...RULE_COLUMNS.map((col) => ({ key: col.key, label: col.label, get: (row: (typeof rows)[number]) => col.get(row.x) })),
+        { key: 'result', label: 'Result', get: (row) => row.result },
+      ], o.format, o.column));
+    });
+
+  withOutput(rule.command('list').description('every rule, in the order they run'))
+    .action(async (o: OutputOpts) => {
+      const { c, rules } = await connect();
+      ctx.out(renderList((await c.call(rules, rules.listRules, {})).rules, RULE_COLUMNS, o.format, o.column));
+    });
+
+  withOutput(rule.command('show').description('one rule with its conditions and actions'))
+    .argument('<rule>', 'rule uuid')
+    .action(async (uuid: string, o: OutputOpts) => {
+      const { c, rules } = await connect();
+      const r = await c.call(rules, rules.getRule, { uuid });
+      const body = JSON.parse(r.ruleJson) as { conditions: unknown[]; actions: unknown[] };
+      ctx.out(renderOne(r, [
+        ...RULE_COLUMNS.filter((col) => col.key !== 'conditions' && col.key !== 'actions'),
+        { key: 'created_at', label: 'Created At', get: (x) => x.createdAt },
+        { key: 'conditions', label: 'Conditions', get: () => (o.format === 'table' ? body.conditions.map((x) => JSON.stringify(x)) : body.conditions) },
+        { key: 'actions', label: 'Actions', get: () => (o.format === 'table' ? body.actions.map((x) => JSON.stringify(x)) : body.actions) },
+      ], o.format, o.column));
+    });
+
+  rule.command('delete').description('remove a rule')
+    .argument('<rule>', 'rule uuid')
+    .action(async (uuid: string) => {
+      const { c, rules } = await connect();
+      const r = await c.call(rules, rules.deleteRule, { uuid });
+      ctx.out(`Deleted rule ${r.uuid}\n`);
+    });
+
+  withOutput(rule.command('preview').description('dry run: for every node with an inventory, which rules match and what they would change (changes nothing)'))
+    .argument('[rule]', 'only this rule (default: all rules, in order)')
+    .action(async (uuid: string | undefined, o: OutputOpts) => {
+      const { c, rules } = await connect();
+      const r = await c.call(rules, rules.previewRules, { uuid: uuid ?? '' });
+      ctx.out(renderList(r.nodes, PREVIEW_COLUMNS, o.format, o.column));
+    });
+  return rule;
+}
+
+/** `ospctl profile list`: TripleO's "overcloud profiles list". */
+export function profileCommand(ctx: Ctx): Command {
+  const connect = client(ctx);
+  const profile = new Command('profile').description('node profiles (the profile capability) and the profiles rules would assign');
+  withOutput(profile.command('list').description('every node: state, current profile, possible profiles from the rules'))
+    .action(async (o: OutputOpts) => {
+      const { c, rules } = await connect();
+      ctx.out(renderList((await c.call(rules, rules.listProfiles, {})).nodes, PROFILE_COLUMNS, o.format, o.column));
+    });
+  return profile;
+}
