@@ -16,8 +16,10 @@ export class QemuSerialGuest {
     this.child.stderr!.on('data', (c: Buffer) => { this.output += c.toString('utf8'); });
   }
 
+  /** Serial output without terminal escapes (systemd colours unit names, GRUB draws menus). */
   get console(): string {
-    return this.output;
+    // eslint-disable-next-line no-control-regex
+    return this.output.replace(/\x1b\[[0-9;?=]*[A-Za-z]/g, '');
   }
 
   /** Resolves with the first match, rejects with the console tail after timeoutMs or on exit. */
@@ -25,13 +27,13 @@ export class QemuSerialGuest {
     return new Promise((resolve, reject) => {
       const started = Date.now();
       const timer = setInterval(() => {
-        const m = pattern.exec(this.output);
+        const m = pattern.exec(this.console);
         if (m) {
           clearInterval(timer);
           resolve(m);
         } else if (Date.now() - started > timeoutMs || this.child?.exitCode !== null) {
           clearInterval(timer);
-          reject(new Error(`serial console never showed ${pattern} within ${timeoutMs} ms; last output:\n${this.output.slice(-3000)}`));
+          reject(new Error(`serial console never showed ${pattern} within ${timeoutMs} ms; last output:\n${this.console.slice(-3000)}`));
         }
       }, 250);
     });
