@@ -1,0 +1,26 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { FIXTURES } from '../harness/fixtures.js';
+import type { NodeRecord } from '../../server/nodes/model.js';
+
+export const INVENTORY_DIR = path.join(FIXTURES, 'ironic', 'inventory');
+export const RULES_DIR = path.join(FIXTURES, 'ironic', 'rules');
+
+export function inventory(file: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(path.join(INVENTORY_DIR, file), 'utf8')) as Record<string, unknown>;
+}
+
+export const DELL = 'metal3-dell-poweredge-r320-introspection-data.json';
+export const KVM = 'metal3-kvm-vm-introspection-data.json';
+export const BOCHS = 'inspector-api-v1-data-introspection-response.json';
+export const CONTINUE = 'inspector-api-v1-continue-request.json';
+export const IRONIC_API = 'ironic-api-node-inventory-response.json';
+
+export function node(over: Partial<NodeRecord> = {}): NodeRecord {
+  return {
+    uuid: '11111111-2222-4333-8444-555555555555', name: 'n1', ports: [], driver: 'fake', driverInfo: {},
+    properties: {}, capabilities: {}, rootDevice: {}, provisionState: 'manageable', powerState: 'power off',
+    maintenance: false, maintenanceReason: '', lastError: '', createdAt: '2025-01-01T00:00:00Z', updatedAt: '2025-01-01T00:00:00Z',
+    ...over,
+  };
+}
