@@ -146,7 +146,7 @@ function parseAction(raw: unknown, where: string, out: Problems): Action | null 
   }
 }
 
-const RULE_KEYS = ['uuid', 'description', 'conditions', 'actions', 'scope', 'links', 'invert'];
+const RULE_KEYS = ['uuid', 'description', 'conditions', 'actions', 'scope', 'links'];
 
 /** One rule; every problem is appended to `out` with its place in the document. */
 export function parseRule(raw: unknown, where: string, out: Problems): Rule | null {
@@ -189,10 +189,12 @@ export function parseRuleDocument(text: string, source: string): Rule[] {
   } catch (e) {
     throw new OspError('RULE_INVALID', `${source}: not JSON or YAML: ${(e as Error).message}`, { source });
   }
-  const list = Array.isArray(doc) ? doc : isObject(doc) && Array.isArray(doc.rules) ? doc.rules : [doc];
+  // Listings as inspector (`rules`) and Ironic (`inspection_rules`) return them are accepted too.
+  const listing = isObject(doc) ? (doc.rules ?? doc.inspection_rules) : undefined;
+  const list = Array.isArray(doc) ? doc : Array.isArray(listing) ? listing : [doc];
   const out: Problems = [];
   if (list.length === 0) out.push(`${source}: no rules in the document`);
-  const rules = list.map((r, i) => parseRule(r, list.length === 1 && !Array.isArray(doc) ? 'rule' : `rules[${i}]`, out));
+  const rules = list.map((r, i) => parseRule(r, list.length === 1 && !Array.isArray(doc) && !Array.isArray(listing) ? 'rule' : `rules[${i}]`, out));
   const seen = new Map<string, number>();
   rules.forEach((r, i) => {
     if (!r) return;
