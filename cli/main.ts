@@ -5,6 +5,7 @@ import { makeCtx } from './command-kit.js';
 import { nodeCommand } from './commands/node.js';
 import { telemetryCommands } from './commands/telemetry.js';
 import { profileCommand, ruleCommand } from './commands/rule.js';
+import { pxeCommand } from './commands/pxe.js';
 
 export const VERSION = '0.1.0';
 
@@ -27,6 +28,7 @@ export function program(): Command {
   for (const c of telemetryCommands(ctx)) root.addCommand(c);
   root.addCommand(ruleCommand(ctx));
   root.addCommand(profileCommand(ctx));
+  root.addCommand(pxeCommand(ctx));
   return root;
 }
 

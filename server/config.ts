@@ -21,6 +21,29 @@ export interface OspdConfig {
   bmc: BmcConfig;
   /** Telemetry (issue 6): MQTT listeners (null = off) and metrics retention. */
   telemetry: TelemetryConfig;
+  /** PXE (issue 4): DHCP, TFTP and HTTP boot; null listeners are off. */
+  pxe: PxeSettings;
+  /** Answer unknown machines (DHCP, boot script, ramdisk lookup) so they can enrol themselves. */
+  discovery: boolean;
+}
+
+export interface PxeSettings {
+  httpListen: ListenAddress | null;
+  tftpListen: ListenAddress | null;
+  /** Where DHCP listens; it answers only when dhcpInterface is set too. */
+  dhcpListen: ListenAddress | null;
+  /** Default <data-dir>/tftp and <data-dir>/http, settled once the data dir is known. */
+  tftpRoot: string;
+  httpRoot: string;
+  dhcpInterface: string | null;
+  dhcpMode: 'full' | 'proxy';
+  dhcpRange: { start: string; end: string } | null;
+  dhcpRouter: string | null;
+  dhcpDns: string[];
+  ramdiskKernel: string | null;
+  ramdiskInitramfs: string | null;
+  /** Appended to the ramdisk's kernel command line (never secrets). */
+  kernelArgs: string;
 }
 
 export interface TelemetryConfig {
@@ -136,6 +159,7 @@ export const settings: Setting[] = [
   },
   ...bmcSettings(),
   ...telemetrySettings(),
+  ...pxeSettings(),
 ];
 
 function telemetrySettings(): Setting[] {
@@ -183,6 +207,72 @@ function bmcSettings(): Setting[] {
   ];
 }
 
+function pxeSettings(): Setting[] {
+  const ipv4 = (key: string, raw: Raw): string => {
+    if (typeof raw !== 'string' || isIP(raw) !== 4) fail(key, raw, 'an IPv4 address');
+    return raw;
+  };
+  return [
+    {
+      key: 'http-listen', arg: 'HOST:PORT', describe: "HTTP boot scripts, artifacts and /metrics (default 0.0.0.0:8080, or 'off')",
+      apply: (c, raw) => (c.pxe!.httpListen = parseListen('http-listen', raw, true)),
+    },
+    {
+      key: 'tftp-listen', arg: 'HOST:PORT', describe: "read-only TFTP (default 0.0.0.0:69, or 'off')",
+      apply: (c, raw) => (c.pxe!.tftpListen = parseListen('tftp-listen', raw, true)),
+    },
+    {
+      key: 'dhcp-listen', arg: 'HOST:PORT', describe: "DHCP socket (default 0.0.0.0:67, or 'off'); DHCP runs only with dhcp-interface",
+      apply: (c, raw) => (c.pxe!.dhcpListen = parseListen('dhcp-listen', raw, true)),
+    },
+    { key: 'tftp-root', arg: 'DIR', describe: 'TFTP root (default <data-dir>/tftp; the iPXE binaries are placed there)', apply: (c, raw) => (c.pxe!.tftpRoot = path.resolve(parseString('tftp-root', raw))) },
+    { key: 'http-root', arg: 'DIR', describe: 'HTTP artifact root (default <data-dir>/http; holds ramdisk.kernel and ramdisk.initramfs)', apply: (c, raw) => (c.pxe!.httpRoot = path.resolve(parseString('http-root', raw))) },
+    {
+      key: 'dhcp-interface', arg: 'IF', describe: 'provisioning interface; DHCP is off without it',
+      apply: (c, raw) => {
+        if (typeof raw !== 'string' || !/^[A-Za-z0-9_.:@-]{1,15}$/.test(raw)) fail('dhcp-interface', raw, 'a network interface name (1-15 characters)');
+        c.pxe!.dhcpInterface = raw;
+      },
+    },
+    {
+      key: 'dhcp-mode', arg: 'MODE', describe: 'full (address pool) or proxy (boot information only, beside another DHCP server); default full',
+      apply: (c, raw) => {
+        if (raw !== 'full' && raw !== 'proxy') fail('dhcp-mode', raw, "'full' or 'proxy'");
+        c.pxe!.dhcpMode = raw;
+      },
+    },
+    {
+      key: 'dhcp-range', arg: 'START,END', describe: 'address pool in full mode, e.g. 10.0.0.100,10.0.0.200',
+      apply: (c, raw) => {
+        const parts = typeof raw === 'string' ? raw.split(',').map((x) => x.trim()) : [];
+        if (parts.length !== 2 || parts.some((x) => isIP(x) !== 4)) fail('dhcp-range', raw, 'START,END: two IPv4 addresses');
+        c.pxe!.dhcpRange = { start: parts[0], end: parts[1] };
+      },
+    },
+    { key: 'dhcp-router', arg: 'IP', describe: 'default gateway handed out (option 3)', apply: (c, raw) => (c.pxe!.dhcpRouter = ipv4('dhcp-router', raw)) },
+    {
+      key: 'dhcp-dns', arg: 'IP', repeatable: true, describe: 'DNS server handed out (option 6; repeatable)',
+      apply: (c, raw) => (c.pxe!.dhcpDns = (Array.isArray(raw) ? raw : [raw]).flatMap((v) => String(v).split(',')).map((v) => ipv4('dhcp-dns', v.trim()))),
+    },
+    {
+      key: 'discovery', describe: 'answer machines nobody registered, so they boot the ramdisk and enrol themselves (default off)',
+      apply: (c, raw) => {
+        if (raw !== true && raw !== false && raw !== 'true' && raw !== 'false') fail('discovery', raw, 'true or false');
+        c.discovery = raw === true || raw === 'true';
+      },
+    },
+    { key: 'ramdisk-kernel', arg: 'FILE', describe: 'ramdisk kernel (default <http-root>/ramdisk.kernel)', apply: (c, raw) => (c.pxe!.ramdiskKernel = path.resolve(parseString('ramdisk-kernel', raw))) },
+    { key: 'ramdisk-initramfs', arg: 'FILE', describe: 'ramdisk initramfs (default <http-root>/ramdisk.initramfs)', apply: (c, raw) => (c.pxe!.ramdiskInitramfs = path.resolve(parseString('ramdisk-initramfs', raw))) },
+    {
+      key: 'kernel-args', arg: 'ARGS', describe: "extra ramdisk kernel arguments such as 'console=ttyS0' (never secrets)",
+      apply: (c, raw) => {
+        if (typeof raw !== 'string' || /["\n]/.test(raw)) fail('kernel-args', raw, 'one line of kernel arguments without quotes');
+        c.pxe!.kernelArgs = raw;
+      },
+    },
+  ];
+}
+
 export function defaultDataDir(): string {
   if (process.getuid?.() === 0) return '/var/lib/ospd';
   return path.join(os.homedir(), '.local', 'share', 'ospd');
@@ -203,6 +293,12 @@ function defaults(): OspdConfig {
       mqttListen: { host: '0.0.0.0', port: 8883 }, mqttPlainListen: { host: '127.0.0.1', port: 1883 },
       metricsRawWindowMs: 6 * 3600_000, metricsRetentionMs: 30 * 24 * 3600_000,
     },
+    pxe: {
+      httpListen: { host: '0.0.0.0', port: 8080 }, tftpListen: { host: '0.0.0.0', port: 69 }, dhcpListen: { host: '0.0.0.0', port: 67 },
+      tftpRoot: '', httpRoot: '', dhcpInterface: null, dhcpMode: 'full', dhcpRange: null, dhcpRouter: null, dhcpDns: [],
+      ramdiskKernel: null, ramdiskInitramfs: null, kernelArgs: '',
+    },
+    discovery: false,
   };
 }
 
@@ -239,6 +335,10 @@ export function resolveConfig(fromFile: Record<string, Raw>, fromFlags: Record<s
       if (layer[s.key] !== undefined) s.apply(cfg, layer[s.key]);
     }
   }
+  const p = cfg.pxe!;
+  if (!p.tftpRoot) p.tftpRoot = path.join(cfg.dataDir!, 'tftp');
+  if (!p.httpRoot) p.httpRoot = path.join(cfg.dataDir!, 'http');
+  if (p.dhcpInterface && p.dhcpMode === 'full' && !p.dhcpRange) fail('dhcp-range', undefined, 'START,END: full-mode DHCP needs an address pool');
   const t = cfg.telemetry!;
   if (t.metricsRetentionMs < t.metricsRawWindowMs) {
     fail('metrics-retention-ms', t.metricsRetentionMs, `at least metrics-raw-window-ms (${t.metricsRawWindowMs})`);

@@ -19,6 +19,9 @@ import { AgentApi } from './api/agent-service.js';
 import { MetricsRegistry } from './telemetry/prometheus.js';
 import { TelemetryRuntime } from './telemetry/runtime.js';
 import { TelemetryApi } from './api/telemetry-service.js';
+import { PxeRuntime } from './pxe/runtime.js';
+import { pxeService } from './api/pxe-service.js';
+import { PROMETHEUS_CONTENT_TYPE } from './telemetry/prometheus.js';
 import { RuleStore } from './inspection/rule-store.js';
 import { InspectionPreview } from './inspection/preview.js';
 import { ruleService } from './api/rule-service.js';
@@ -36,6 +39,7 @@ export class Ospd {
   private agentApi?: AgentApi;
   private telemetry?: TelemetryRuntime;
   private telemetryApi?: TelemetryApi;
+  private pxe?: PxeRuntime;
   /** ospd's Prometheus registry; the HTTP listener serves `render()` at /metrics. */
   readonly metrics = new MetricsRegistry();
   readonly log: Logger;
@@ -69,6 +73,10 @@ export class Ospd {
     });
     await this.telemetry.start();
     this.telemetryApi = new TelemetryApi(this.telemetry.accounts, this.telemetry.sink, registry, apiLog);
+    this.pxe = new PxeRuntime({
+      settings: cfg.pxe, discovery: cfg.discovery, advertiseAddresses: cfg.advertiseAddresses, grpcPort: () => this.api!.boundPort,
+      caSha256: tls.caSha256, db: this.db, log,
+    });
     const inspectionRules = new RuleStore(this.db, secrets);
     this.api = new GrpcApi({
       listen: cfg.grpcListen,
@@ -78,12 +86,19 @@ export class Ospd {
         this.bmc.service(auth, apiLog),
         configService(configs, auth, apiLog, () => ({ server: this.clientUrl(), caPem: tls.caCertPem, caSha256: tls.caSha256, mqttUrl: this.mqttUrl() })),
         this.telemetryApi.service(auth),
+        pxeService(this.pxe, this.db, registry, cfg.discovery, auth, apiLog),
         ruleService(inspectionRules, new InspectionPreview(this.db, inspectionRules), auth, apiLog),
         this.agentApi.service(),
       ],
       log: apiLog,
     });
     await this.api.start();
+    // After the API (boot scripts carry its port), before admin.yaml announces a ready server.
+    await this.pxe.start();
+    this.pxe.services?.http?.addRoute('/metrics', (_req, res) => {
+      res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE });
+      res.end(this.metrics.render());
+    });
     const admin = await ensureAdminCredentials(cfg.dataDir, this.clientUrl(), tls.caCertPem);
     holder.hash = admin.tokenHash;
     log.info({ dataDir: cfg.dataDir, adminConfig: admin.file, caSha256: tls.caSha256 }, 'ospd started');
@@ -108,6 +123,7 @@ export class Ospd {
     this.agentApi?.closeAll();
     this.telemetryApi?.closeAll();
     await this.api?.stop(this.cfg.shutdownGraceMs);
+    await this.pxe?.stop();
     // Broker before ingest (inside), both before the store they write to.
     await this.telemetry?.stop();
     // After the API: no call can start a BMC action any more; before the store: sync and verifications still write.

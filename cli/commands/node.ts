@@ -8,6 +8,7 @@ import { addNodePowerCommands } from './node-power.js';
 import { addConfigCommands } from './node-config.js';
 import { addInventoryCommand } from './telemetry.js';
 import { addNodeInspectCommands } from './node-inspect.js';
+import { addBootLogCommand } from './pxe.js';
 
 const props = (n: Node) => ({
   cpus: n.properties?.cpus, memory_mb: n.properties?.memoryMb, local_gb: n.properties?.localGb, cpu_arch: n.properties?.cpuArch,
@@ -206,6 +207,7 @@ export function nodeCommand(ctx: Ctx): Command {
     });
 
   addConfigCommands(node, ctx);
+  addBootLogCommand(node, ctx);
   addInventoryCommand(node, ctx);
   addNodePowerCommands(node, ctx);
   addNodeInspectCommands(node, ctx);

@@ -4,6 +4,7 @@ import { nodeMigrations } from './schema/nodes.js';
 import { bmcMigrations } from './schema/bmc.js';
 import { agentMigrations } from './schema/agents.js';
 import { telemetryMigrations } from './schema/telemetry.js';
+import { pxeMigrations } from './schema/pxe.js';
 import { inspectionMigrations } from './schema/inspection.js';
 
 export interface Migration {
@@ -23,6 +24,7 @@ export const migrations: Migration[] = [
   ...bmcMigrations,
   ...agentMigrations,
   ...telemetryMigrations,
+  ...pxeMigrations,
   ...inspectionMigrations,
 ];
 

@@ -42,7 +42,8 @@ export class OspdProcess {
   port = 0;
   private exited?: Promise<number | null>;
 
-  constructor(readonly dataDir = mkdtempSync(path.join(os.tmpdir(), 'ospd-test-')), readonly extraArgs: string[] = []) {
+  /** wrap: a command prefix for ospd and ospctl, e.g. ['ip', 'netns', 'exec', NS] to run them in a test namespace. */
+  constructor(readonly dataDir = mkdtempSync(path.join(os.tmpdir(), 'ospd-test-')), readonly extraArgs: string[] = [], readonly wrap: string[] = []) {
     this.logFile = path.join(path.dirname(this.dataDir), `${path.basename(this.dataDir)}.log`);
   }
 
@@ -54,8 +55,9 @@ export class OspdProcess {
   async start(timeoutMs = 30_000): Promise<void> {
     const fd = openSync(this.logFile, 'a');
     // Ephemeral MQTT ports too, so servers run side by side (extraArgs may override: the last flag wins).
-    const args = ['--data-dir', this.dataDir, '--grpc-listen', '127.0.0.1:0', '--mqtt-listen', '127.0.0.1:0', '--mqtt-plain-listen', '127.0.0.1:0', ...this.extraArgs];
-    this.proc = spawn(process.execPath, [OSPD, ...args], { stdio: ['ignore', fd, fd] });
+    const args = ['--data-dir', this.dataDir, '--grpc-listen', '127.0.0.1:0', '--mqtt-listen', '127.0.0.1:0', '--mqtt-plain-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--tftp-listen', '127.0.0.1:0', '--dhcp-listen', 'off', ...this.extraArgs];
+    const [cmd, ...pre] = this.wrap.length ? [...this.wrap, process.execPath] : [process.execPath];
+    this.proc = spawn(cmd, [...pre, OSPD, ...args], { stdio: ['ignore', fd, fd] });
     closeSync(fd);
     this.exited = new Promise((resolve) => this.proc!.on('exit', (code) => resolve(code)));
     const deadline = Date.now() + timeoutMs;
@@ -85,7 +87,8 @@ export class OspdProcess {
   }
 
   ctl(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
-    return runProgram(process.execPath, [OSPCTL, ...args], { env: { OSPCTL_CONFIG: this.adminConfig, ...opts.env }, timeoutMs: opts.timeoutMs });
+    const [cmd, ...pre] = this.wrap.length ? [...this.wrap, process.execPath] : [process.execPath];
+    return runProgram(cmd, [...pre, OSPCTL, ...args], { env: { OSPCTL_CONFIG: this.adminConfig, ...opts.env }, timeoutMs: opts.timeoutMs });
   }
 
   /** Sends a signal and waits for exit (bounded); returns the exit code. */

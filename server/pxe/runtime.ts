@@ -1,0 +1,117 @@
+import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Logger } from '../../common/logging.js';
+import { OspError } from '../../common/errors.js';
+import type { PxeSettings } from '../config.js';
+import type { Database } from '../store/db.js';
+import { SqlitePxeStore } from '../store/pxe.js';
+import { PxeServices } from './services.js';
+import type { PxeServiceStatus } from './types.js';
+
+/** Debian's ipxe package; copied into the TFTP root so legacy PXE ROMs can chain-load iPXE. */
+export const IPXE_DIR = '/usr/lib/ipxe';
+export const IPXE_FILES = ['undionly.kpxe', 'ipxe.efi', 'snponly.efi'];
+
+export interface PxeRuntimeOptions {
+  settings: PxeSettings;
+  discovery: boolean;
+  /** The address machines use to reach ospd (first --advertise-address, else the DHCP interface's). */
+  advertiseAddresses: string[];
+  /** The gRPC API's port, read at start(): it is known only once the API is bound. */
+  grpcPort: () => number;
+  caSha256: string;
+  db: Database;
+  log: Logger;
+}
+
+function interfaceAddress(name: string): string | null {
+  const a = os.networkInterfaces()[name]?.find((x) => x.family === 'IPv4');
+  return a?.address ?? null;
+}
+
+/**
+ * PXE inside ospd: the DHCP, TFTP and HTTP boot services over the SQLite
+ * store, with what they advertise derived from one place, so the DHCP boot
+ * file, the iPXE script and the kernel command line always agree.
+ */
+export class PxeRuntime {
+  readonly store: SqlitePxeStore;
+  services?: PxeServices;
+  readonly advertise: string;
+  readonly httpBaseUrl: string;
+  serverAddress = '';
+  private readonly host: string;
+  readonly kernelFile: string;
+  readonly initramfsFile: string;
+
+  constructor(private readonly o: PxeRuntimeOptions) {
+    const s = o.settings;
+    this.store = new SqlitePxeStore(o.db, o.log.child({ component: 'pxe-store' }));
+    const httpHost = s.httpListen && s.httpListen.host !== '0.0.0.0' && s.httpListen.host !== '::' ? s.httpListen.host : null;
+    const ifAddr = s.dhcpInterface ? interfaceAddress(s.dhcpInterface) : null;
+    if (s.dhcpInterface && !ifAddr) {
+      throw new OspError('CONFIG_INVALID', `config: dhcp-interface: ${JSON.stringify(s.dhcpInterface)} is not valid: expected an interface with an IPv4 address on this host`);
+    }
+    this.advertise = o.advertiseAddresses[0] ?? ifAddr ?? httpHost ?? '127.0.0.1';
+    const host = (this.host = this.advertise.includes(':') ? `[${this.advertise}]` : this.advertise);
+    this.httpBaseUrl = s.httpListen ? `http://${host}:${s.httpListen.port}` : '';
+    this.kernelFile = s.ramdiskKernel ?? path.join(s.httpRoot, 'ramdisk.kernel');
+    this.initramfsFile = s.ramdiskInitramfs ?? path.join(s.httpRoot, 'ramdisk.initramfs');
+  }
+
+  private async installIpxe(): Promise<void> {
+    const root = this.o.settings.tftpRoot;
+    await fs.mkdir(root, { recursive: true });
+    for (const f of IPXE_FILES) {
+      const src = path.join(IPXE_DIR, f);
+      if (!existsSync(src)) {
+        this.o.log.warn({ file: src }, 'iPXE binary missing (install Debian package ipxe); legacy PXE clients cannot chain-load');
+        continue;
+      }
+      const dst = path.join(root, f);
+      const [a, b] = await Promise.all([fs.stat(src), fs.stat(dst).catch(() => null)]);
+      if (!b || b.size !== a.size || b.mtimeMs < a.mtimeMs) await fs.copyFile(src, dst);
+    }
+  }
+
+  async start(): Promise<void> {
+    const s = this.o.settings;
+    this.serverAddress = `${this.host}:${this.o.grpcPort()}`;
+    await fs.mkdir(s.httpRoot, { recursive: true });
+    if (s.tftpListen) await this.installIpxe();
+    const boot = { tftpServer: this.advertise, httpBaseUrl: this.httpBaseUrl };
+    // HTTP scripts only get ramdisk lines when the files are there; otherwise they say so on the console.
+    this.services = new PxeServices({
+      http: s.httpListen && {
+        listenHost: s.httpListen.host, port: s.httpListen.port, root: s.httpRoot,
+        ramdiskKernelFile: this.kernelFile, ramdiskInitramfsFile: this.initramfsFile,
+        boot: {
+          httpBaseUrl: this.httpBaseUrl, serverAddress: this.serverAddress, caSha256: this.o.caSha256, discovery: this.o.discovery,
+          extraKernelArgs: s.kernelArgs || undefined,
+        },
+      },
+      tftp: s.tftpListen && { listenHost: s.tftpListen.host, port: s.tftpListen.port, root: s.tftpRoot },
+      dhcp: s.dhcpListen && s.dhcpInterface ? {
+        mode: s.dhcpMode, interfaceName: s.dhcpInterface, listenHost: s.dhcpListen.host, serverPort: s.dhcpListen.port,
+        range: s.dhcpRange ?? undefined, router: s.dhcpRouter ?? undefined, dns: s.dhcpDns, discovery: this.o.discovery, boot,
+      } : null,
+    }, { directory: this.store, leases: this.store, bootLog: this.store, logger: this.o.log.child({ component: 'pxe' }) });
+    this.store.start();
+    await this.services.start();
+    this.o.log.info({ listen: this.status().map((x) => `${x.service}=${x.listen ?? ''}`), advertise: this.advertise, http: this.httpBaseUrl, dhcp: s.dhcpInterface ?? 'off', discovery: this.o.discovery }, 'PXE services started');
+  }
+
+  async stop(): Promise<void> {
+    await this.services?.stop();
+    await this.store.stop();
+  }
+
+  status(): PxeServiceStatus[] {
+    return this.services?.status() ?? [];
+  }
+
+  ramdisk(): { kernelPath: string; initramfsPath: string; kernelPresent: boolean; initramfsPresent: boolean } {
+    return { kernelPath: this.kernelFile, initramfsPath: this.initramfsFile, kernelPresent: existsSync(this.kernelFile), initramfsPresent: existsSync(this.initramfsFile) };
+  }
+}
