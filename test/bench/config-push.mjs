@@ -64,15 +64,18 @@ async function scenario(n, mode) {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'osp-bench-push-'));
   const port = await freePort();
   const log = openSync(`${dataDir}.log`, 'a');
-  const ospd = spawn(process.execPath, [path.join(repo, 'bin/ospd'), '--data-dir', dataDir, '--grpc-listen', `127.0.0.1:${port}`, '--log-level', 'warn'], { stdio: ['ignore', log, log] });
+  const ospd = spawn(process.execPath, [path.join(repo, 'bin/ospd'), '--data-dir', dataDir, '--grpc-listen', `127.0.0.1:${port}`, '--log-level', 'warn',
+    // Only the gRPC API is under test; the other listeners stay off so nothing else competes for ports.
+    '--mqtt-listen', 'off', '--mqtt-plain-listen', 'off', '--http-listen', 'off', '--tftp-listen', 'off', '--dhcp-listen', 'off'], { stdio: ['ignore', log, log] });
   const workers = [];
   try {
-    for (let i = 0; i < 300; i++) {
+    for (let i = 0; i < 1200 && ospd.exitCode === null; i++) {
       try {
         readFileSync(path.join(dataDir, 'admin.yaml'));
         break;
       } catch { await sleep(100); }
     }
+    if (ospd.exitCode !== null) throw new Error(`ospd exited with ${ospd.exitCode}; see ${dataDir}.log`);
     const admin = YAML.parse(readFileSync(path.join(dataDir, 'admin.yaml'), 'utf8'));
     const creds = credentials.createSsl(Buffer.from(admin.ca));
     const md = new Metadata();
@@ -134,12 +137,15 @@ async function scenario(n, mode) {
   } finally {
     for (const w of workers) w.child.kill('SIGKILL');
     ospd.kill('SIGTERM');
+    // The next scenario's ospd must not compete with this one's shutdown.
+    await new Promise((r) => (ospd.exitCode !== null ? r() : ospd.once('exit', r)));
   }
 }
 
 const results = [];
 for (const n of SIZES) results.push(await scenario(n, 'stream'));
 if (POLL_AGENTS > 0) results.push(await scenario(POLL_AGENTS, 'poll'));
+for (const r of results) process.stderr.write(`bench: ${JSON.stringify(r)}\n`);
 const poll = results.find((r) => r.mode === 'poll');
 console.log(JSON.stringify({
   benchmark: 'config-push', poll_interval_ms: POLL_INTERVAL_MS, workers: WORKERS, results,
