@@ -1,9 +1,12 @@
 import type { WaitFacts } from './history.js';
 
-/** What the PXE services saw of one machine since a time (from the boot log, when PXE is wired in). */
+/**
+ * What the PXE services saw of one machine since a time (from the boot log).
+ * Undefined = not observable here (e.g. DHCP served by another server).
+ */
 export interface BootSteps {
-  dhcpRequest: boolean;
-  addressOffered: boolean;
+  dhcpRequest?: boolean;
+  addressOffered?: boolean;
   bootScriptFetched: boolean;
   ramdiskFetched: boolean;
 }
@@ -41,9 +44,13 @@ export function explainTimeout(c: TimeoutContext): string {
   const { facts, boot } = c;
   if (facts.lookups === 0) {
     if (boot) {
-      if (!boot.dhcpRequest) return `timed out ${after}: no DHCP request from ${list(c.macs)} (is the machine powered on, set to PXE boot, and on the provisioning network?)`;
-      if (!boot.addressOffered) return `timed out ${after}: DHCP requests from ${list(c.macs)} were never answered with an address`;
-      if (!boot.bootScriptFetched) return `timed out ${after}: got an address but never fetched the boot script`;
+      if (boot.dhcpRequest === false) return `timed out ${after}: no DHCP request from ${list(c.macs)} (is the machine powered on, set to PXE boot, and on the provisioning network?)`;
+      if (boot.addressOffered === false) return `timed out ${after}: DHCP requests from ${list(c.macs)} were never answered with an address`;
+      if (!boot.bootScriptFetched) {
+        return boot.dhcpRequest === undefined
+          ? `timed out ${after}: ${list(c.macs)} never fetched the boot script (ospd does not serve DHCP here, so whether it got an address is unknown)`
+          : `timed out ${after}: got an address but never fetched the boot script`;
+      }
       if (!boot.ramdiskFetched) return `timed out ${after}: fetched the boot script but never the ramdisk`;
       return `timed out ${after}: ramdisk fetched but the agent never called back`;
     }

@@ -10,7 +10,6 @@ import type { Transition } from '../nodes/states.js';
 import { CommandChannel, type Command } from './commands.js';
 import { explainTimeout, type BootHistory } from './explain.js';
 import { currentWait, waitFacts, RAMDISK_EVENT, type WaitEntry } from './history.js';
-import type { InventoryProcessor } from './basic-properties.js';
 
 /** The BMC actions the flow needs (NodePower implements them). */
 export interface PowerPort {
@@ -23,6 +22,13 @@ export interface AgentTokens {
   issueToken(id: string, actor: string): Promise<{ token: string }>;
   revokeToken(id: string, actor: string): Promise<boolean>;
 }
+
+/**
+ * What the flow calls with each stored inventory: derive properties, add
+ * ports, run rules (processInventory in process.ts). A returned failure (a
+ * rule's `fail`, bad root device hints) fails the inspection.
+ */
+export type InventoryProcessor = (nodeUuid: string, inventory: Record<string, unknown>) => Promise<{ failure?: string }>;
 
 /** Where an inventory is kept (node_inventory; SqliteTelemetrySink implements it). */
 export interface InventoryStore {
@@ -209,14 +215,18 @@ export class InspectionFlow {
     }
     await this.d.inventory.saveFacts(n.name, inventory);
     await nodeStore.appendEvent(this.d.db, { nodeUuid: uuid, type: RAMDISK_EVENT.inventory, actor: 'agent', message: 'inventory received', data: { schema: inventory.schema ?? null } });
+    let failure: string | undefined;
     try {
-      await this.d.process(uuid, inventory);
+      failure = (await this.d.process(uuid, inventory)).failure;
     } catch (e) {
-      if (n.provisionState === 'enroll') throw e;
-      const failed = await this.transition(uuid, 'fail', 'server', `processing the inventory failed: ${(e as Error).message}`);
+      failure = (e as Error).message;
+    }
+    if (failure && n.provisionState === 'inspect wait') {
+      const failed = await this.transition(uuid, 'fail', 'server', `processing the inventory failed: ${failure}`);
       await this.finish(failed, 'server', true);
       return failed;
     }
+    if (failure) this.d.log.warn({ node: n.name, failure }, 'discovered machine: processing its inventory failed');
     // A discovered machine has no usable BMC credentials yet: the agent powers it off.
     if (n.provisionState === 'enroll') {
       await this.finish(n, 'server', false);

@@ -6,12 +6,13 @@ import type { NodeConfigs } from '../agents/configs.js';
 import { agentAuthenticator } from '../api/agent-service.js';
 import type { Authenticator } from '../api/call.js';
 import type { GrpcService } from '../api/server.js';
-import { basicPropertiesProcessor, type InventoryProcessor } from './basic-properties.js';
+import { processInventory } from './process.js';
+import type { Rule } from './rules/types.js';
 import { IntrospectBatch } from './batch.js';
 import { CommandChannel } from './commands.js';
 import { RamdiskEnrolment } from './enrol.js';
 import type { BootHistory } from './explain.js';
-import { InspectionFlow, type InventoryStore, type PowerPort } from './flow.js';
+import { InspectionFlow, type InventoryProcessor, type InventoryStore, type PowerPort } from './flow.js';
 import { inspectionService, ramdiskService } from './ramdisk-service.js';
 
 export interface InspectionConfig {
@@ -33,7 +34,9 @@ export interface InspectionRuntimeDeps {
   power: PowerPort;
   configs: NodeConfigs;
   inventory: InventoryStore;
-  /** The rules engine's processInventory; defaults to deriving basic properties and ports. */
+  /** The inspection rules (RuleStore). */
+  rules: { list(): Promise<Rule[]> };
+  /** Replaces processInventory (derive properties, ports, rules); for embedding only. */
   process?: InventoryProcessor;
   bootHistory?: BootHistory;
   cfg: InspectionConfig;
@@ -50,7 +53,7 @@ export class InspectionRuntime {
   constructor(private readonly d: InspectionRuntimeDeps) {
     this.flow = new InspectionFlow({
       db: d.db, registry: d.registry, states: d.states, power: d.power, tokens: d.configs, inventory: d.inventory,
-      process: d.process ?? basicPropertiesProcessor(d.registry), bootHistory: d.bootHistory, channel: this.channel,
+      process: d.process ?? ((uuid, inv) => processInventory({ db: d.db, registry: d.registry, rules: d.rules, log: d.log }, uuid, inv)), bootHistory: d.bootHistory, channel: this.channel,
       options: { inspectWaitTimeoutMs: d.cfg.inspectWaitTimeoutMs, cleanWaitTimeoutMs: d.cfg.cleanWaitTimeoutMs }, log: d.log,
     });
     this.enrolment = new RamdiskEnrolment(d.db, d.registry, d.configs, () => d.cfg.discovery, d.log.child({ component: 'ramdisk-lookup' }));

@@ -5,6 +5,7 @@ import { Database } from '../../server/store/db.js';
 import { FakeDriver } from '../../server/bmc/fake.js';
 import { RamdiskServiceClient, type LookupResponse } from '../../proto/gen/osp/v1/ramdisk.js';
 import { OSPCTL, runProgram } from '../harness/ospd.js';
+import { parseRuleDocument } from '../../server/inspection/rules/validate.js';
 import { InspectionServer } from './server.js';
 import { DISK_BYTES, FakeMachine, MIB, waitFor } from './machine.js';
 
@@ -63,8 +64,13 @@ async function events(s: InspectionServer, uuid: string): Promise<{ type: string
 }
 
 describe('inspection and cleaning through ospd and the osp-agent ramdisk binary', () => {
-  it('inspect --wait: PXE once, power on, inventory stored, properties and ports derived, powered off, manageable', async () => {
+  it('inspect --wait: PXE once, power on, inventory stored, properties and ports derived, rules run, powered off, manageable', async () => {
     const s = await server();
+    await s.rules!.import(parseRuleDocument(JSON.stringify([{
+      description: 'three or more CPUs make a compute node',
+      conditions: [{ op: 'ge', field: 'data://inventory.cpu.count', value: 3 }],
+      actions: [{ action: 'set-capability', name: 'profile', value: 'compute' }],
+    }]), 'test'));
     const uuid = await manageableNode(s, 'node-a', '52:54:00:aa:00:01');
     const m = machine({ macs: ['52:54:00:aa:00:01', '52:54:00:aa:00:02'], cpus: 3 }, s);
     const inspect = ctl(s, ['node', 'inspect', 'node-a', '--wait', '-f', 'json']);
@@ -79,7 +85,9 @@ describe('inspection and cleaning through ospd and the osp-agent ramdisk binary'
     const n = await s.registry!.get(uuid);
     expect(n.properties).toMatchObject({ cpus: 3, memoryMb: 4096 });
     expect(n.properties.cpuArch).toMatch(/^(x86_64|aarch64|ppc64le|s390x)$/);
+    // The PXE NIC (BOOTIF) became a port beside the registered one.
     expect(n.ports.sort()).toEqual(['52:54:00:aa:00:01', '52:54:00:aa:00:02']);
+    expect(n.capabilities.profile).toBe('compute');
     const inv = await s.db!.get<{ facts: string }>('SELECT facts FROM node_inventory WHERE node_uuid = ?', [uuid]);
     expect(JSON.parse(inv!.facts)).toMatchObject({ schema: 'osp.inventory/v1', cpu: { count: 3 } });
     // The agent got power_off on its stream and ran it, then exited.
@@ -191,6 +199,7 @@ describe('inspection and cleaning through ospd and the osp-agent ramdisk binary'
     const after = await s.registry!.get(n.uuid);
     expect(after.ports).toEqual(['52:54:00:ff:00:01']);
     expect(after.properties.cpus).toBe(2);
+    expect(after.capabilities.profile).toBeUndefined();
     expect((await events(s, n.uuid)).map((e) => e.type)).toEqual(expect.arrayContaining(['discovery', 'inventory']));
     expect((await lookup(s, ['52:54:00:ff:00:01'])).token).toBe('');
   });

@@ -47,7 +47,9 @@ export class FakeMachine {
   }
 
   bootParams(server: string, caSha256: string): void {
-    write(this.root, 'proc/cmdline', `BOOT_IMAGE=/ramdisk.kernel ip=dhcp osp.server=${server} osp.ca_sha256=${caSha256}\n`);
+    // iPXE names the NIC it booted from in BOOTIF; inspection makes that MAC a port.
+    const bootif = `01-${this.opts.macs[this.opts.macs.length - 1].replace(/:/g, '-')}`;
+    write(this.root, 'proc/cmdline', `BOOT_IMAGE=/ramdisk.kernel ip=dhcp BOOTIF=${bootif} osp.server=${server} osp.ca_sha256=${caSha256}\n`);
   }
 
   get poweredOff(): boolean {

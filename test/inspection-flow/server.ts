@@ -16,6 +16,7 @@ import { nodeService } from '../../server/api/node-service.js';
 import { SqliteTelemetrySink } from '../../server/telemetry/sqlite-sink.js';
 import { InspectionRuntime, INSPECTION_DEFAULTS, type InspectionConfig } from '../../server/inspection/runtime.js';
 import type { BootHistory } from '../../server/inspection/explain.js';
+import { RuleStore } from '../../server/inspection/rule-store.js';
 
 /**
  * ospd's services that inspection needs, composed the way server/main.ts
@@ -30,6 +31,7 @@ export class InspectionServer {
   bmc?: BmcControl;
   registry?: NodeRegistry;
   runtime?: InspectionRuntime;
+  rules?: RuleStore;
   caSha256 = '';
   port = 0;
 
@@ -57,7 +59,9 @@ export class InspectionServer {
     }, log);
     await this.bmc.start();
     const configs = new NodeConfigs(this.db, this.registry, log);
+    this.rules = new RuleStore(this.db, secrets);
     this.runtime = new InspectionRuntime({
+      rules: this.rules,
       db: this.db, registry: this.registry, states: this.bmc.states, power: this.bmc.power, configs,
       inventory: new SqliteTelemetrySink(this.db, log), bootHistory: this.bootHistory,
       cfg: { ...INSPECTION_DEFAULTS, ...this.cfg }, log,

@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import { explainTimeout, type BootSteps } from '../../server/inspection/explain.js';
+import { BootLogHistory, type BootLogRowView } from '../../server/inspection/boot-steps.js';
 import { discoveredName, normaliseLookup } from '../../server/inspection/lookup.js';
 import { CommandChannel, type Command } from '../../server/inspection/commands.js';
 import { parseBootParams } from '../../agent/ramdisk/cmdline.js';
@@ -36,6 +37,33 @@ describe('timeout explanations', () => {
     expect(explainTimeout({ ...base, facts: { lookups: 1, streams: 2, inventory: false } })).toMatch(/agent connected but sent no inventory$/);
     expect(explainTimeout({ ...base, waitState: 'clean wait', facts: { lookups: 1, streams: 1, inventory: false, lastProgress: '40% wiping /dev/sda (metadata)' } }))
       .toMatch(/agent connected but never reported the cleaning result \(last progress: 40% wiping \/dev\/sda \(metadata\)\)$/);
+  });
+});
+
+describe('boot log → boot steps', () => {
+  const row = (time: string, service: string, event: string, detail: Record<string, unknown> = {}): BootLogRowView => ({ time, service, event, detail });
+  const reader = (rows: BootLogRowView[]) => ({ bootLog: async () => [...rows].reverse() });
+  const since = '2026-01-01T00:00:10.000Z';
+
+  it('reads DHCP, boot script and ramdisk steps after the wait began, ignoring older boots', async () => {
+    const rows = [
+      row('2026-01-01T00:00:01.000Z', 'http', 'boot script served'),
+      row('2026-01-01T00:00:11.000Z', 'dhcp', 'DISCOVER → OFFER', { address: '10.213.0.50' }),
+      row('2026-01-01T00:00:12.000Z', 'dhcp', 'REQUEST → ACK'),
+    ];
+    const h = new BootLogHistory(reader(rows), () => true);
+    expect(await h.stepsSince(['52:54:00:00:00:01'], since)).toEqual({ dhcpRequest: true, addressOffered: true, bootScriptFetched: false, ramdiskFetched: false });
+    rows.push(row('2026-01-01T00:00:13.000Z', 'http', 'boot script served'), row('2026-01-01T00:00:14.000Z', 'http', 'GET /ramdisk.kernel', { status: 404 }));
+    expect((await h.stepsSince([], since)).ramdiskFetched).toBe(false);
+    rows.push(row('2026-01-01T00:00:15.000Z', 'tftp', 'RRQ done', { file: 'ramdisk.initramfs' }));
+    expect(await h.stepsSince([], since)).toEqual({ dhcpRequest: true, addressOffered: true, bootScriptFetched: true, ramdiskFetched: true });
+  });
+
+  it('with DHCP served elsewhere, DHCP steps are unknown and the explanation says so', async () => {
+    const steps = await new BootLogHistory(reader([]), () => false).stepsSince(['52:54:00:00:00:01'], since);
+    expect(steps).toEqual({ dhcpRequest: undefined, addressOffered: undefined, bootScriptFetched: false, ramdiskFetched: false });
+    expect(explainTimeout({ waitState: 'inspect wait', timeoutMs: 60_000, macs: ['52:54:00:00:00:01'], facts: { lookups: 0, streams: 0, inventory: false }, boot: steps }))
+      .toMatch(/52:54:00:00:00:01 never fetched the boot script \(ospd does not serve DHCP here/);
   });
 });
 
