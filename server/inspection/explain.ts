@@ -28,6 +28,11 @@ export interface TimeoutContext {
   boot?: BootSteps;
 }
 
+function duration(ms: number): string {
+  if (ms >= 120_000) return `${Math.round(ms / 60_000)} min`;
+  return `${Number((ms / 1000).toFixed(ms < 10_000 ? 1 : 0))} s`;
+}
+
 function list(macs: string[]): string {
   return macs.length ? macs.join(', ') : 'any of its NICs (the node has no ports registered)';
 }
@@ -39,7 +44,7 @@ function list(macs: string[]): string {
  * inspection is "where did it stop?"; this answers it.
  */
 export function explainTimeout(c: TimeoutContext): string {
-  const after = `after ${Math.round(c.timeoutMs / 1000)} s in '${c.waitState}'`;
+  const after = `after ${duration(c.timeoutMs)} in '${c.waitState}'`;
   const work = c.waitState === 'inspect wait' ? 'sent no inventory' : 'never reported the cleaning result';
   const { facts, boot } = c;
   if (facts.lookups === 0) {

@@ -179,7 +179,7 @@ export class InspectionFlow {
     if (n.provisionState !== w.state || cur?.eventId !== w.eventId) return;
     const facts = await waitFacts(this.d.db, uuid, w.eventId);
     const boot = await this.d.bootHistory?.stepsSince(n.ports, w.startedAt).catch(() => undefined);
-    const message = explainTimeout({ waitState: w.state as WaitState, timeoutMs: w.deadlineMs - Date.parse(w.startedAt), macs: n.ports, facts, boot });
+    const message = explainTimeout({ waitState: w.state as WaitState, timeoutMs: w.timeoutMs || w.deadlineMs - Date.parse(w.startedAt), macs: n.ports, facts, boot });
     const failed = await this.transition(uuid, 'fail', 'server', message, { reason: 'timeout', facts });
     this.d.log.warn({ node: n.name, state: w.state, reason: message }, 'wait timed out');
     await this.finish(failed, 'server', true);

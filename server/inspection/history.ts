@@ -13,6 +13,8 @@ export interface WaitEntry {
   state: ProvisionState;
   startedAt: string;
   deadlineMs: number;
+  /** The timeout the wait was given (0 when the event predates it). */
+  timeoutMs: number;
 }
 
 export interface WaitFacts {
@@ -36,9 +38,9 @@ export async function currentWait(q: Queryable, nodeUuid: string, state: Provisi
     `SELECT id, time, data FROM node_events WHERE node_uuid = ? AND type = 'provision' AND json_extract(data, '$.to') = ?
      ORDER BY id DESC LIMIT 1`, [nodeUuid, state]);
   if (!row) return undefined;
-  const data = JSON.parse(row.data || '{}') as { deadline?: string };
+  const data = JSON.parse(row.data || '{}') as { deadline?: string; timeoutMs?: number };
   const deadlineMs = data.deadline ? Date.parse(data.deadline) : NaN;
-  return { eventId: row.id, state, startedAt: row.time, deadlineMs: Number.isFinite(deadlineMs) ? deadlineMs : Date.parse(row.time) };
+  return { eventId: row.id, state, startedAt: row.time, deadlineMs: Number.isFinite(deadlineMs) ? deadlineMs : Date.parse(row.time), timeoutMs: Number(data.timeoutMs ?? 0) };
 }
 
 /** What the ramdisk did since the wait began. */

@@ -121,8 +121,10 @@ describe('inspection and cleaning through ospd and the osp-agent ramdisk binary'
   });
 
   it('inspect times out with no agent: inspect failed, explaining that the agent never called back; powered off', async () => {
-    const s = await server({ inspectWaitTimeoutMs: 1500 });
+    const s = await server();
     const uuid = await manageableNode(s, 'node-c', '52:54:00:cc:00:01');
+    // The per-node override beats the server's 15-minute default.
+    await s.registry!.update(uuid, [{ op: 'add', path: '/capabilities/inspect_wait_timeout_ms', value: '1500' }], 'test');
     // A ramdisk that does not trust this server never gets as far as a lookup.
     const m = machine({ macs: ['52:54:00:cc:00:01'] }, s, 'ab'.repeat(32));
     m.boot();
@@ -131,7 +133,7 @@ describe('inspection and cleaning through ospd and the osp-agent ramdisk binary'
     const n = await s.registry!.get(uuid);
     expect(n.provisionState).toBe('inspect failed');
     expect(n.powerState).toBe('off');
-    expect(n.lastError).toMatch(/timed out after 2 s in 'inspect wait': the ramdisk agent never called back \(no lookup from 52:54:00:cc:00:01/);
+    expect(n.lastError).toMatch(/timed out after 1.5 s in 'inspect wait': the ramdisk agent never called back \(no lookup from 52:54:00:cc:00:01/);
     expect(m.stderr).toMatch(/refusing to trust this server/);
   });
 
@@ -202,6 +204,36 @@ describe('inspection and cleaning through ospd and the osp-agent ramdisk binary'
     expect(after.capabilities.profile).toBeUndefined();
     expect((await events(s, n.uuid)).map((e) => e.type)).toEqual(expect.arrayContaining(['discovery', 'inventory']));
     expect((await lookup(s, ['52:54:00:ff:00:01'])).token).toBe('');
+  });
+
+  it('a rule that fails inspection leaves the node in inspect failed with the rule message', async () => {
+    const s = await server();
+    await s.rules!.import(parseRuleDocument(JSON.stringify([{
+      description: 'no tiny machines',
+      conditions: [{ op: 'lt', field: 'data://inventory.memory.physical_mb', value: 8192 }],
+      actions: [{ action: 'fail', message: 'needs at least 8 GiB of RAM' }],
+    }]), 'test'));
+    const uuid = await manageableNode(s, 'node-f', '52:54:00:f0:00:01');
+    const m = machine({ macs: ['52:54:00:f0:00:01'] }, s);
+    m.boot();
+    const r = await ctl(s, ['node', 'inspect', 'node-f', '--wait', '-f', 'json']);
+    expect(r.code).toBe(1);
+    const n = await s.registry!.get(uuid);
+    expect(n).toMatchObject({ provisionState: 'inspect failed', powerState: 'off' });
+    expect(n.lastError).toMatch(/needs at least 8 GiB of RAM/);
+    expect(await m.exit(10_000)).toBe(0);
+  });
+
+  it('discovery on: a machine matching an enrolled node by MAC attaches to it instead of creating another', async () => {
+    const s = await server({ discovery: true });
+    const n = await s.registry!.create({ name: 'known', ports: ['52:54:00:fe:00:01'], driver: 'fake', driverInfo: {}, properties: {}, capabilities: {}, rootDevice: {} }, 'test');
+    const m = machine({ macs: ['52:54:00:fe:00:01'], serial: 'OTHER-NAME' }, s);
+    m.boot();
+    expect(await m.exit(15_000)).toBe(0);
+    expect((await s.registry!.list({})).nodes.map((x) => x.name)).toEqual(['known']);
+    const after = await s.registry!.get(n.uuid);
+    expect(after).toMatchObject({ provisionState: 'enroll', properties: { cpus: 2 } });
+    expect((await events(s, n.uuid)).map((e) => e.type)).toEqual(expect.arrayContaining(['discovery', 'ramdisk-lookup', 'inventory']));
   });
 
   it('discovery off: an unknown machine gets no token and no node', async () => {

@@ -20,7 +20,7 @@ describe('timeout explanations', () => {
 
   it('names the first boot step that never happened, from the PXE boot log', () => {
     expect(explainTimeout({ ...base, boot: boot({ dhcpRequest: false, addressOffered: false, bootScriptFetched: false, ramdiskFetched: false }) }))
-      .toBe("timed out after 900 s in 'inspect wait': no DHCP request from 52:54:00:00:00:01 (is the machine powered on, set to PXE boot, and on the provisioning network?)");
+      .toBe("timed out after 15 min in 'inspect wait': no DHCP request from 52:54:00:00:00:01 (is the machine powered on, set to PXE boot, and on the provisioning network?)");
     expect(explainTimeout({ ...base, boot: boot({ addressOffered: false, bootScriptFetched: false, ramdiskFetched: false }) })).toMatch(/never answered with an address/);
     expect(explainTimeout({ ...base, boot: boot({ bootScriptFetched: false, ramdiskFetched: false }) })).toMatch(/got an address but never fetched the boot script$/);
     expect(explainTimeout({ ...base, boot: boot({ ramdiskFetched: false }) })).toMatch(/fetched the boot script but never the ramdisk$/);
