@@ -236,6 +236,20 @@ describe('inspection and cleaning through ospd and the osp-agent ramdisk binary'
     expect((await events(s, n.uuid)).map((e) => e.type)).toEqual(expect.arrayContaining(['discovery', 'ramdisk-lookup', 'inventory']));
   });
 
+  it('the agent retries until ospd answers: booted while ospd is down, it cleans once ospd is back', async () => {
+    const s = await server();
+    const uuid = await manageableNode(s, 'node-r', '52:54:00:ab:00:01');
+    const m = machine({ macs: ['52:54:00:ab:00:01'] }, s);
+    await s.stop();
+    m.boot();
+    await waitFor('a failed connection attempt', () => /cannot reach a trusted ospd; retrying/.test(m.stderr), 10_000);
+    await s.start();
+    const r = await ctl(s, ['node', 'provide', 'node-r', '--wait', '-f', 'json']);
+    expect(r.code, r.stderr + m.stderr).toBe(0);
+    expect((await s.registry!.get(uuid)).provisionState).toBe('available');
+    expect(m.disk().subarray(0, MIB).every((b) => b === 0)).toBe(true);
+  });
+
   it('discovery off: an unknown machine gets no token and no node', async () => {
     const s = await server();
     const r = await lookup(s, ['52:54:00:12:34:56']);
