@@ -24,6 +24,22 @@ function step(name, fn) {
   process.stderr.write(`build-agent: ${name} (${Date.now() - t0} ms)\n`);
 }
 
+// Optional packages some dependencies probe for inside try/catch (debug → supports-color,
+// ws → bufferutil, utf-8-validate). In a SEA, require() of anything but a built-in prints a
+// warning on stderr; resolving them to a module that throws "not found" keeps the fallbacks
+// those packages already have, silently.
+const OPTIONAL = /^(supports-color|bufferutil|utf-8-validate)$/;
+const absentOptionalModules = {
+  name: 'absent-optional-modules',
+  setup(b) {
+    b.onResolve({ filter: OPTIONAL }, (a) => ({ path: a.path, namespace: 'absent' }));
+    b.onLoad({ filter: /.*/, namespace: 'absent' }, (a) => ({
+      contents: `const e = new Error("Cannot find module '${a.path}' (not bundled)"); e.code = 'MODULE_NOT_FOUND'; throw e;`,
+      loader: 'js',
+    }));
+  },
+};
+
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 
@@ -38,6 +54,7 @@ await build({
   external: ['sqlite3'],
   logLevel: 'warning',
   legalComments: 'none',
+  plugins: [absentOptionalModules],
 });
 process.stderr.write(`build-agent: bundled ${statSync(bundle).size} bytes\n`);
 

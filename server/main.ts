@@ -22,6 +22,7 @@ import { TelemetryApi } from './api/telemetry-service.js';
 import { PxeRuntime } from './pxe/runtime.js';
 import { pxeService } from './api/pxe-service.js';
 import { PROMETHEUS_CONTENT_TYPE } from './telemetry/prometheus.js';
+import { registerOspdMetrics } from './telemetry/ospd-metrics.js';
 import { RuleStore } from './inspection/rule-store.js';
 import { InspectionPreview } from './inspection/preview.js';
 import { ruleService } from './api/rule-service.js';
@@ -78,8 +79,11 @@ export class Ospd {
       caSha256: tls.caSha256, db: this.db, log,
     });
     const inspectionRules = new RuleStore(this.db, secrets);
+    const pxe = this.pxe;
+    const observe = registerOspdMetrics(this.metrics, this.db, () => pxe.status());
     this.api = new GrpcApi({
       listen: cfg.grpcListen,
+      observe,
       tls: { certPem: tls.serverCertPem, keyPem: tls.serverKeyPem },
       services: [
         nodeService(registry, auth, apiLog),

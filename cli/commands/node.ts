@@ -12,6 +12,7 @@ import { addBootLogCommand } from './pxe.js';
 
 const props = (n: Node) => ({
   cpus: n.properties?.cpus, memory_mb: n.properties?.memoryMb, local_gb: n.properties?.localGb, cpu_arch: n.properties?.cpuArch,
+  ipv4_address: n.properties?.ipv4Address,
 });
 
 export const NODE_COLUMNS: Column<Node>[] = [
@@ -56,7 +57,7 @@ interface SpecOpts {
 function specFlags(cmd: Command): Command {
   return cmd
     .option('--driver-info <key=value>', 'BMC setting: address, port, username, password, cipher_suite, system_id, verify_ca (repeatable)', repeatable)
-    .option('--property <key=value>', 'cpus, memory_mb, local_gb, cpu_arch (repeatable)', repeatable)
+    .option('--property <key=value>', 'cpus, memory_mb, local_gb, cpu_arch, ipv4_address (repeatable)', repeatable)
     .option('--capability <key=value>', 'capability such as profile=compute (repeatable)', repeatable)
     .option('--root-device <key=value>', 'root device hint such as serial=S123 (repeatable)', repeatable)
     .option('--port <mac>', 'MAC address of a NIC (repeatable)', repeatable);
@@ -82,10 +83,11 @@ export function nodeCommand(ctx: Ctx): Command {
       const properties: Record<string, unknown> = {};
       for (const [k, v] of keyValues('--property', o.property)) {
         if (k === 'cpu_arch') properties.cpuArch = v;
+        else if (k === 'ipv4_address') properties.ipv4Address = v;
         else if (k === 'cpus') properties.cpus = numericProperty(k, v);
         else if (k === 'memory_mb') properties.memoryMb = numericProperty(k, v);
         else if (k === 'local_gb') properties.localGb = numericProperty(k, v);
-        else throw new UsageError(`--property ${k}: expected one of cpus, memory_mb, local_gb, cpu_arch`);
+        else throw new UsageError(`--property ${k}: expected one of cpus, memory_mb, local_gb, cpu_arch, ipv4_address`);
       }
       const n = await c.call(nodes, nodes.createNode, {
         spec: {

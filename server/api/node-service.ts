@@ -11,7 +11,7 @@ import { unary, type Authenticator } from './call.js';
 export function toProtoNode(n: NodeRecord): Node {
   return {
     uuid: n.uuid, name: n.name, ports: n.ports, driver: n.driver, driverInfo: n.driverInfo,
-    properties: { cpus: n.properties.cpus, memoryMb: n.properties.memoryMb, localGb: n.properties.localGb, cpuArch: n.properties.cpuArch },
+    properties: { cpus: n.properties.cpus, memoryMb: n.properties.memoryMb, localGb: n.properties.localGb, cpuArch: n.properties.cpuArch, ipv4Address: n.properties.ipv4Address },
     capabilities: n.capabilities, rootDevice: n.rootDevice, provisionState: n.provisionState, powerState: n.powerState,
     maintenance: n.maintenance, maintenanceReason: n.maintenanceReason, lastError: n.lastError, createdAt: n.createdAt, updatedAt: n.updatedAt,
   };
@@ -30,6 +30,7 @@ function fromSpec(s: NodeSpec | undefined): NodeInput {
   if (p?.memoryMb !== undefined) properties.memoryMb = p.memoryMb;
   if (p?.localGb !== undefined) properties.localGb = p.localGb;
   if (p?.cpuArch !== undefined) properties.cpuArch = p.cpuArch;
+  if (p?.ipv4Address !== undefined) properties.ipv4Address = p.ipv4Address;
   return {
     name: spec.name ?? '',
     // Invalid MACs are kept as given so validation names them.

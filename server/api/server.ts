@@ -1,4 +1,4 @@
-import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Server, ServerCredentials, status, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { ReflectionService } from '@grpc/reflection';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -18,6 +18,8 @@ export interface GrpcApiOptions {
   services: GrpcService[];
   log: Logger;
   /** Agents ping every keepaliveTimeMs; a silent peer is dropped after keepaliveTimeoutMs. */
+  /** Told about every finished call: full method path, gRPC status name, seconds. */
+  observe?: (method: string, code: string, seconds: number) => void;
   keepaliveTimeMs?: number;
   keepaliveTimeoutMs?: number;
 }
@@ -52,6 +54,45 @@ function reflectionRoot(): Record<string, { fileDescriptorProtos: Buffer[] }> {
   return { osp: { fileDescriptorProtos: files } };
 }
 
+type Observer = NonNullable<GrpcApiOptions['observe']>;
+
+/** Wraps every handler of a service so each call's outcome and duration reach the observer. */
+function observed(s: GrpcService, observe: Observer): UntypedServiceImplementation {
+  const out: UntypedServiceImplementation = {};
+  for (const [name, handler] of Object.entries(s.impl)) {
+    const def = s.definition[name];
+    const fn = handler as (...a: unknown[]) => void;
+    if (!def || def.requestStream) {
+      out[name] = handler;
+      continue;
+    }
+    out[name] = (call: { on(ev: string, f: (...a: unknown[]) => void): void }, cb?: (err: { code?: number } | null, res?: unknown) => void) => {
+      const started = process.hrtime.bigint();
+      const done = (code: number) => observe(def.path, status[code] ?? String(code), Number(process.hrtime.bigint() - started) / 1e9);
+      if (def.responseStream) {
+        // A server stream ends with 'finish' (OK), or with an error/cancel.
+        let reported = false;
+        const once = (code: number) => {
+          if (!reported) {
+            reported = true;
+            done(code);
+          }
+        };
+        call.on('finish', () => once(status.OK));
+        call.on('error', (e) => once((e as { code?: number }).code ?? status.UNKNOWN));
+        call.on('cancelled', () => once(status.CANCELLED));
+        fn(call);
+        return;
+      }
+      fn(call, (err: { code?: number } | null, res?: unknown) => {
+        done(err ? err.code ?? status.UNKNOWN : status.OK);
+        cb!(err, res);
+      });
+    };
+  }
+  return out;
+}
+
 /** The gRPC listener: TLS only, every service registered here, server reflection on. */
 export class GrpcApi {
   private server?: Server;
@@ -68,7 +109,7 @@ export class GrpcApi {
       'grpc.http2.min_ping_interval_without_data_ms': 5_000,
       'grpc.max_receive_message_length': 16 * 1024 * 1024,
     });
-    for (const s of o.services) server.addService(s.definition, s.impl);
+    for (const s of o.services) server.addService(s.definition, o.observe ? observed(s, o.observe) : s.impl);
     new ReflectionService(reflectionRoot() as never).addToServer(server);
     const creds = ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(o.tls.certPem), private_key: Buffer.from(o.tls.keyPem) }], false);
     const host = o.listen.host.includes(':') ? `[${o.listen.host}]` : o.listen.host;

@@ -19,7 +19,7 @@ export interface ParsedImport {
 const IGNORED_KEYS = new Set(['resource_class', 'description', 'kernel_id', 'ramdisk_id', 'uuid', 'extra', 'instance_info', 'owner', 'lessee']);
 const INSTACK_KEYS = new Set([
   'name', 'pm_type', 'pm_addr', 'pm_user', 'pm_password', 'pm_port', 'pm_system_id', 'pm_verify_ca', 'pm_cipher_suite',
-  'mac', 'ports', 'cpu', 'memory', 'disk', 'arch', 'capabilities', 'root_device', 'driver', 'driver_info', 'properties',
+  'mac', 'ports', 'cpu', 'memory', 'disk', 'arch', 'capabilities', 'root_device', 'driver', 'driver_info', 'properties', 'ipv4_address',
 ]);
 
 type Obj = Record<string, unknown>;
@@ -95,6 +95,7 @@ function entryToInput(e: Obj, problems: FieldProblem[]): NodeInput {
     memoryMb: num(e.memory ?? props.memory_mb, e.memory !== undefined ? 'memory' : 'properties.memory_mb', problems),
     localGb: num(e.disk ?? props.local_gb, e.disk !== undefined ? 'disk' : 'properties.local_gb', problems),
     cpuArch: str(e.arch ?? props.cpu_arch),
+    ipv4Address: str(e.ipv4_address ?? props.ipv4_address),
   };
   for (const k of Object.keys(properties) as (keyof NodeProperties)[]) if (properties[k] === undefined) delete properties[k];
 

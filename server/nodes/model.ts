@@ -19,6 +19,8 @@ export interface NodeProperties {
   memoryMb?: number;
   localGb?: number;
   cpuArch?: string;
+  /** A static address for full-mode DHCP. */
+  ipv4Address?: string;
 }
 
 /** A node as the server holds it. Secret driver_info values are sealed (enc:v1:…). */

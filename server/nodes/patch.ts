@@ -9,7 +9,7 @@ export interface PatchOp {
   value: string;
 }
 
-const PROPERTY_KEYS: Record<string, keyof NodeProperties> = { cpus: 'cpus', memory_mb: 'memoryMb', local_gb: 'localGb', cpu_arch: 'cpuArch' };
+const PROPERTY_KEYS: Record<string, keyof NodeProperties> = { cpus: 'cpus', memory_mb: 'memoryMb', local_gb: 'localGb', cpu_arch: 'cpuArch', ipv4_address: 'ipv4Address' };
 
 function bad(path: string, value: string, expected: string): never {
   throw new OspError('NODE_INVALID', `${path}: ${JSON.stringify(value)}: expected ${expected}`, { field: path });
@@ -74,7 +74,7 @@ export function applyPatch(cur: NodeRecord, ops: PatchOp[]): {
         const p = PROPERTY_KEYS[key];
         if (!p) bad('path', path, `/properties/<${Object.keys(PROPERTY_KEYS).join('|')}>`);
         if (remove) delete input.properties[p];
-        else if (p === 'cpuArch') input.properties.cpuArch = value;
+        else if (p === 'cpuArch' || p === 'ipv4Address') input.properties[p] = value;
         else if (!/^\d+$/.test(value)) bad(path, value, 'a whole number');
         else input.properties[p] = Number(value);
         break;

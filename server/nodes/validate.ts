@@ -87,6 +87,7 @@ function checkProperties(p: NodeProperties, out: FieldProblem[]): void {
   whole('properties.cpus', p.cpus, 1);
   whole('properties.memory_mb', p.memoryMb, 1);
   whole('properties.local_gb', p.localGb, 0);
+  if (p.ipv4Address !== undefined && isIP(p.ipv4Address) !== 4) out.push({ field: 'properties.ipv4_address', value: p.ipv4Address, expected: 'an IPv4 address' });
   if (p.cpuArch !== undefined && !ARCHES.includes(p.cpuArch)) out.push({ field: 'properties.cpu_arch', value: p.cpuArch, expected: `one of ${ARCHES.join(', ')}` });
 }
 

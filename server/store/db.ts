@@ -51,6 +51,8 @@ function exec(db: sqlite3.Database, sql: string): Promise<void> {
  */
 export class Database implements Queryable {
   private queue: Promise<unknown> = Promise.resolve();
+  /** Told how long each transaction took (queueing excluded) and whether it committed; for /metrics. */
+  onTransaction?: (seconds: number, committed: boolean) => void;
   private readonly writer: Queryable;
   private readonly reader: Queryable;
 
@@ -93,13 +95,17 @@ export class Database implements Queryable {
   /** Runs fn in BEGIN IMMEDIATE … COMMIT; any throw rolls everything back. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     return this.serialise(async () => {
+      const started = process.hrtime.bigint();
+      const took = () => Number(process.hrtime.bigint() - started) / 1e9;
       await exec(this.writerDb, 'BEGIN IMMEDIATE');
       try {
         const result = await fn(this.writer);
         await exec(this.writerDb, 'COMMIT');
+        this.onTransaction?.(took(), true);
         return result;
       } catch (e) {
         await exec(this.writerDb, 'ROLLBACK').catch((re) => this.log?.error({ err: re }, 'rollback failed'));
+        this.onTransaction?.(took(), false);
         throw e;
       }
     });

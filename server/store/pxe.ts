@@ -41,7 +41,7 @@ export class SqlitePxeStore implements PxeDirectory, LeaseStore, BootLog {
 
   async findByMac(mac: string): Promise<PxeNode | null> {
     const n = await nodeStore.findByMac(this.db, mac);
-    return n ? { uuid: n.uuid, name: n.name, provisionState: n.provisionState, macs: n.ports } : null;
+    return n ? { uuid: n.uuid, name: n.name, provisionState: n.provisionState, macs: n.ports, ipv4Address: n.properties.ipv4Address } : null;
   }
 
   async list(): Promise<Lease[]> {

@@ -18,7 +18,7 @@ describe('schema migrations', () => {
 
     const db = await Database.open(file);
     const applied = await migrate(db);
-    expect(applied).toEqual(migrations.slice(1).map((m) => m.id));
+    expect(applied).toEqual(migrations.slice(1).map((m) => m.id).sort());
     expect(await db.get<{ name: string }>(`SELECT name FROM nodes WHERE uuid = 'u-1'`)).toEqual({ name: 'old-node' });
     await db.run(`INSERT INTO node_events (node_uuid, time, type, actor, message) VALUES ('u-1', 't', 'x', 'test', 'm')`);
     expect(await migrate(db)).toEqual([]);

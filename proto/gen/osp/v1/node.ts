@@ -79,7 +79,11 @@ export interface NodeProperties {
   cpus?: number | undefined;
   memoryMb?: number | undefined;
   localGb?: number | undefined;
-  cpuArch?: string | undefined;
+  cpuArch?:
+    | string
+    | undefined;
+  /** Static address full-mode DHCP hands this node's MACs, inside the provisioning subnet. */
+  ipv4Address?: string | undefined;
 }
 
 /** What an operator supplies to create a node. */
@@ -910,7 +914,7 @@ export const Node_RootDeviceEntry: MessageFns<Node_RootDeviceEntry> = {
 };
 
 function createBaseNodeProperties(): NodeProperties {
-  return { cpus: undefined, memoryMb: undefined, localGb: undefined, cpuArch: undefined };
+  return { cpus: undefined, memoryMb: undefined, localGb: undefined, cpuArch: undefined, ipv4Address: undefined };
 }
 
 export const NodeProperties: MessageFns<NodeProperties> = {
@@ -926,6 +930,9 @@ export const NodeProperties: MessageFns<NodeProperties> = {
     }
     if (message.cpuArch !== undefined) {
       writer.uint32(34).string(message.cpuArch);
+    }
+    if (message.ipv4Address !== undefined) {
+      writer.uint32(42).string(message.ipv4Address);
     }
     return writer;
   },
@@ -975,6 +982,14 @@ export const NodeProperties: MessageFns<NodeProperties> = {
             message.cpuArch = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.ipv4Address = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1005,6 +1020,11 @@ export const NodeProperties: MessageFns<NodeProperties> = {
         : isSet(object.cpu_arch)
         ? globalThis.String(object.cpu_arch)
         : undefined,
+      ipv4Address: isSet(object.ipv4Address)
+        ? globalThis.String(object.ipv4Address)
+        : isSet(object.ipv4_address)
+        ? globalThis.String(object.ipv4_address)
+        : undefined,
     };
   },
 
@@ -1022,6 +1042,9 @@ export const NodeProperties: MessageFns<NodeProperties> = {
     if (message.cpuArch !== undefined) {
       obj.cpuArch = message.cpuArch;
     }
+    if (message.ipv4Address !== undefined) {
+      obj.ipv4Address = message.ipv4Address;
+    }
     return obj;
   },
 
@@ -1034,6 +1057,7 @@ export const NodeProperties: MessageFns<NodeProperties> = {
     message.memoryMb = object.memoryMb ?? undefined;
     message.localGb = object.localGb ?? undefined;
     message.cpuArch = object.cpuArch ?? undefined;
+    message.ipv4Address = object.ipv4Address ?? undefined;
     return message;
   },
 };
