@@ -25,6 +25,8 @@ export interface OspdConfig {
   pxe: PxeSettings;
   /** Answer unknown machines (DHCP, boot script, ramdisk lookup) so they can enrol themselves. */
   discovery: boolean;
+  /** Inspection and cleaning (issue 8); discovery is the top-level flag, copied in. */
+  inspection: { inspectWaitTimeoutMs: number; cleanWaitTimeoutMs: number; discovery: boolean };
 }
 
 export interface PxeSettings {
@@ -160,6 +162,14 @@ export const settings: Setting[] = [
   ...bmcSettings(),
   ...telemetrySettings(),
   ...pxeSettings(),
+  {
+    key: 'inspect-wait-timeout-ms', arg: 'MS', describe: 'how long inspection waits for the ramdisk agent (default 900000, 15 min; per node: capability inspect_wait_timeout_ms)',
+    apply: (c, raw) => (c.inspection!.inspectWaitTimeoutMs = parseInt10('inspect-wait-timeout-ms', raw, 1_000, 86_400_000)),
+  },
+  {
+    key: 'clean-wait-timeout-ms', arg: 'MS', describe: 'how long cleaning waits for the ramdisk agent (default 1800000, 30 min; per node: capability clean_wait_timeout_ms)',
+    apply: (c, raw) => (c.inspection!.cleanWaitTimeoutMs = parseInt10('clean-wait-timeout-ms', raw, 1_000, 86_400_000)),
+  },
 ];
 
 function telemetrySettings(): Setting[] {
@@ -299,6 +309,7 @@ function defaults(): OspdConfig {
       ramdiskKernel: null, ramdiskInitramfs: null, kernelArgs: '',
     },
     discovery: false,
+    inspection: { inspectWaitTimeoutMs: 15 * 60_000, cleanWaitTimeoutMs: 30 * 60_000, discovery: false },
   };
 }
 
@@ -335,6 +346,7 @@ export function resolveConfig(fromFile: Record<string, Raw>, fromFlags: Record<s
       if (layer[s.key] !== undefined) s.apply(cfg, layer[s.key]);
     }
   }
+  cfg.inspection!.discovery = cfg.discovery!;
   const p = cfg.pxe!;
   if (!p.tftpRoot) p.tftpRoot = path.join(cfg.dataDir!, 'tftp');
   if (!p.httpRoot) p.httpRoot = path.join(cfg.dataDir!, 'http');

@@ -23,6 +23,8 @@ import { PxeRuntime } from './pxe/runtime.js';
 import { pxeService } from './api/pxe-service.js';
 import { PROMETHEUS_CONTENT_TYPE } from './telemetry/prometheus.js';
 import { registerOspdMetrics } from './telemetry/ospd-metrics.js';
+import { InspectionRuntime } from './inspection/runtime.js';
+import { BootLogHistory } from './inspection/boot-steps.js';
 import { RuleStore } from './inspection/rule-store.js';
 import { InspectionPreview } from './inspection/preview.js';
 import { ruleService } from './api/rule-service.js';
@@ -41,6 +43,7 @@ export class Ospd {
   private telemetry?: TelemetryRuntime;
   private telemetryApi?: TelemetryApi;
   private pxe?: PxeRuntime;
+  private inspection?: InspectionRuntime;
   /** ospd's Prometheus registry; the HTTP listener serves `render()` at /metrics. */
   readonly metrics = new MetricsRegistry();
   readonly log: Logger;
@@ -80,11 +83,20 @@ export class Ospd {
     });
     const inspectionRules = new RuleStore(this.db, secrets);
     const pxe = this.pxe;
+    this.inspection = new InspectionRuntime({
+      db: this.db, registry, states: this.bmc.states, power: this.bmc.power, configs, inventory: this.telemetry.sink, rules: inspectionRules,
+      // Without our own DHCP, "no DHCP request" cannot be told apart from "DHCP served elsewhere".
+      bootHistory: new BootLogHistory(pxe.store, () => pxe.services?.dhcp !== null && pxe.services?.dhcp !== undefined),
+      cfg: cfg.inspection, log: log.child({ component: 'inspection' }),
+    });
+    // Before the API: deadlines of nodes left waiting are re-armed, interrupted work is failed.
+    await this.inspection.start();
     const observe = registerOspdMetrics(this.metrics, this.db, () => pxe.status());
     this.api = new GrpcApi({
       listen: cfg.grpcListen,
       observe,
-      tls: { certPem: tls.serverCertPem, keyPem: tls.serverKeyPem },
+      // The chain includes the CA: the ramdisk agent pins the CA by sha256 and must see it presented.
+      tls: { certPem: tls.serverCertPem + tls.caCertPem, keyPem: tls.serverKeyPem },
       services: [
         nodeService(registry, auth, apiLog),
         this.bmc.service(auth, apiLog),
@@ -93,6 +105,7 @@ export class Ospd {
         pxeService(this.pxe, this.db, registry, cfg.discovery, auth, apiLog),
         ruleService(inspectionRules, new InspectionPreview(this.db, inspectionRules), auth, apiLog),
         this.agentApi.service(),
+        ...this.inspection.services(auth, apiLog),
       ],
       log: apiLog,
     });
@@ -128,6 +141,8 @@ export class Ospd {
     this.telemetryApi?.closeAll();
     await this.api?.stop(this.cfg.shutdownGraceMs);
     await this.pxe?.stop();
+    // After the API (no new commands), before BMC control (the flow may still power nodes off).
+    await this.inspection?.stop();
     // Broker before ingest (inside), both before the store they write to.
     await this.telemetry?.stop();
     // After the API: no call can start a BMC action any more; before the store: sync and verifications still write.

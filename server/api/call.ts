@@ -90,13 +90,14 @@ export function serverStream<Req, Res>(
       try {
         caller = await auth(call.metadata);
       } catch {
-        call.destroy(toServiceError(new OspError('UNAUTHENTICATED'), { log, requestId }) as ServiceError);
+        // grpc-js sends an 'error' event on a server stream as the call's status; destroy() would drop it silently.
+        call.emit('error', toServiceError(new OspError('UNAUTHENTICATED'), { log, requestId }));
         return;
       }
       try {
         await fn(call, { caller, log: log.child({ caller: caller.name }), requestId });
       } catch (e) {
-        call.destroy(toServiceError(e, { log, requestId }) as ServiceError);
+        call.emit('error', toServiceError(e, { log, requestId }));
       }
     })();
   };
