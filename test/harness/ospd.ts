@@ -65,7 +65,9 @@ export class OspdProcess {
     while (Date.now() < deadline) {
       const fresh = this.log().slice(startOffset);
       if (fresh.includes('"msg":"ospd started"')) {
-        this.port = Number(/"listen":"127\.0\.0\.1:(\d+)"/.exec(fresh)![1]);
+        // The gRPC line names its port on any host (0.0.0.0 when a test listens on a namespace's bridge).
+        const grpc = /"listen":"[^"]*:(\d+)"[^\n]*"msg":"gRPC API listening/.exec(fresh) ?? /"listen":"127\.0\.0\.1:(\d+)"/.exec(fresh);
+        this.port = Number(grpc![1]);
         return;
       }
       if (this.proc.exitCode !== null) throw new Error(`ospd exited with ${this.proc.exitCode}: ${fresh}`);
