@@ -1,5 +1,4 @@
 import { existsSync, promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../../common/logging.js';
 import { OspError } from '../../common/errors.js';
@@ -7,6 +6,7 @@ import type { PxeSettings } from '../config.js';
 import type { Database } from '../store/db.js';
 import { SqlitePxeStore } from '../store/pxe.js';
 import { PxeServices } from './services.js';
+import { interfaceIpv4 } from './interface-address.js';
 import type { PxeServiceStatus } from './types.js';
 
 /** Debian's ipxe package; copied into the TFTP root so legacy PXE ROMs can chain-load iPXE. */
@@ -26,8 +26,7 @@ export interface PxeRuntimeOptions {
 }
 
 function interfaceAddress(name: string): string | null {
-  const a = os.networkInterfaces()[name]?.find((x) => x.family === 'IPv4');
-  return a?.address ?? null;
+  return interfaceIpv4(name)?.address ?? null;
 }
 
 /**

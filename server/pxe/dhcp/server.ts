@@ -22,7 +22,7 @@
  * namespace holding only the provisioning interface.
  */
 import dgram from 'node:dgram';
-import os from 'node:os';
+import { interfaceIpv4 } from '../interface-address.js';
 import type { Logger } from '../../../common/logging.js';
 import { silentLogger } from '../../../common/logging.js';
 import { OspError } from '../../../common/errors.js';
@@ -84,8 +84,7 @@ export class DhcpServer {
   }
 
   private resolveInterface(): void {
-    const addrs = os.networkInterfaces()[this.config.interfaceName];
-    const v4 = addrs?.find((a) => a.family === 'IPv4');
+    const v4 = interfaceIpv4(this.config.interfaceName);
     if (!v4) {
       throw new OspError('CONFIG_INVALID', `dhcp interface: "${this.config.interfaceName}" has no IPv4 address (expected an existing interface with one)`, { field: 'dhcp-interface', value: this.config.interfaceName });
     }
