@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { promises as fs } from 'node:fs';
 import { FORMATS, UsageError, type Format } from './output.js';
 import { loadClientConfig } from './client-config.js';
 import { Connection } from './client.js';
@@ -54,4 +55,13 @@ export function makeCtx(globals: () => { config?: string; timeout: number }): Ct
     },
     out: (s) => process.stdout.write(s),
   };
+}
+
+/** Reads a file named on the command line; a missing or unreadable one is a usage error naming it. */
+export async function readInputFile(file: string, flag = ''): Promise<string> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`${flag ? `${flag} ` : ''}${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
 }

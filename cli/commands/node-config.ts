@@ -1,9 +1,8 @@
 import { Command } from 'commander';
-import { promises as fs } from 'node:fs';
 import YAML from 'yaml';
 import { ConfigServiceClient, type ConfigRevision, type NodeConfigStatus } from '../../proto/gen/osp/v1/config.js';
-import { renderList, renderOne, UsageError, type Column } from '../output.js';
-import { keyValues, positiveInt, repeatable, withOutput, type Ctx, type OutputOpts } from '../command-kit.js';
+import { renderList, renderOne, type Column } from '../output.js';
+import { keyValues, positiveInt, readInputFile, repeatable, withOutput, type Ctx, type OutputOpts } from '../command-kit.js';
 
 const REVISION_COLUMNS: Column<ConfigRevision>[] = [
   { key: 'node', label: 'Node', get: (r) => r.nodeName },
@@ -39,13 +38,7 @@ const STATUS_DETAIL: Column<NodeConfigStatus>[] = [
   },
 ];
 
-async function readText(flag: string, file: string): Promise<string> {
-  try {
-    return await fs.readFile(file, 'utf8');
-  } catch (e) {
-    throw new UsageError(`${flag} ${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
+const readText = (flag: string, file: string) => readInputFile(file, flag);
 
 /** Adds `config`, `deployment`, `agent-config` and `agent-token` under `ospctl node`. */
 export function addConfigCommands(node: Command, ctx: Ctx): void {

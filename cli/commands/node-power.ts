@@ -2,9 +2,9 @@ import type { Command } from 'commander';
 import { status } from '@grpc/grpc-js';
 import { ServerError } from '../client.js';
 import { BmcServiceClient, type PowerStateResponse } from '../../proto/gen/osp/v1/bmc.js';
-import type { Node } from '../../proto/gen/osp/v1/node.js';
 import { renderOne, UsageError, type Column } from '../output.js';
 import { withOutput, type Ctx, type OutputOpts } from '../command-kit.js';
+import { nodeColumns } from './node-columns.js';
 
 // A wait lasts as long as the BMC needs (the server bounds it); the CLI's deadline must not cut it first.
 const WAIT_DEADLINE_MS = 15 * 60_000;
@@ -18,15 +18,7 @@ const POWER_COLUMNS: Column<PowerStateResponse>[] = [
   { key: 'duration_ms', label: 'BMC Time (ms)', get: (r) => r.durationMs },
 ];
 
-const STATE_COLUMNS: Column<Node>[] = [
-  { key: 'uuid', label: 'UUID', get: (n) => n.uuid },
-  { key: 'name', label: 'Name', get: (n) => n.name },
-  { key: 'power_state', label: 'Power State', get: (n) => n.powerState },
-  { key: 'provision_state', label: 'Provisioning State', get: (n) => n.provisionState },
-  { key: 'maintenance', label: 'Maintenance', get: (n) => n.maintenance },
-  { key: 'maintenance_reason', label: 'Maintenance Reason', get: (n) => n.maintenanceReason },
-  { key: 'last_error', label: 'Last Error', get: (n) => n.lastError },
-];
+const STATE_COLUMNS = nodeColumns('uuid', 'name', 'power_state', 'provision_state', 'maintenance', 'maintenance_reason', 'last_error');
 
 /** Adds power, boot-device, manage and maintenance subcommands to `ospctl node`. */
 export function addNodePowerCommands(node: Command, ctx: Ctx): void {

@@ -1,39 +1,16 @@
 import { Command } from 'commander';
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { NodeServiceClient, type Node, type NodeEvent, type PatchOperation } from '../../proto/gen/osp/v1/node.js';
 import { renderList, renderOne, UsageError, type Column } from '../output.js';
-import { keyValues, positiveInt, repeatable, withOutput, type Ctx, type OutputOpts } from '../command-kit.js';
+import { NODE_COLUMNS, nodeColumns } from './node-columns.js';
+import { keyValues, positiveInt, readInputFile, repeatable, withOutput, type Ctx, type OutputOpts } from '../command-kit.js';
 import { addNodePowerCommands } from './node-power.js';
 import { addConfigCommands } from './node-config.js';
 import { addInventoryCommand } from './telemetry.js';
 import { addNodeInspectCommands } from './node-inspect.js';
 import { addBootLogCommand } from './pxe.js';
 
-const props = (n: Node) => ({
-  cpus: n.properties?.cpus, memory_mb: n.properties?.memoryMb, local_gb: n.properties?.localGb, cpu_arch: n.properties?.cpuArch,
-  ipv4_address: n.properties?.ipv4Address,
-});
-
-export const NODE_COLUMNS: Column<Node>[] = [
-  { key: 'uuid', label: 'UUID', get: (n) => n.uuid },
-  { key: 'name', label: 'Name', get: (n) => n.name },
-  { key: 'power_state', label: 'Power State', get: (n) => n.powerState },
-  { key: 'provision_state', label: 'Provisioning State', get: (n) => n.provisionState },
-  { key: 'maintenance', label: 'Maintenance', get: (n) => n.maintenance },
-  { key: 'maintenance_reason', label: 'Maintenance Reason', get: (n) => n.maintenanceReason },
-  { key: 'driver', label: 'Driver', get: (n) => n.driver },
-  { key: 'driver_info', label: 'Driver Info', get: (n) => n.driverInfo },
-  { key: 'ports', label: 'Ports', get: (n) => n.ports },
-  { key: 'properties', label: 'Properties', get: (n) => Object.fromEntries(Object.entries(props(n)).filter(([, v]) => v !== undefined)) },
-  { key: 'capabilities', label: 'Capabilities', get: (n) => n.capabilities },
-  { key: 'profile', label: 'Profile', get: (n) => n.capabilities.profile ?? '' },
-  { key: 'root_device', label: 'Root Device', get: (n) => n.rootDevice },
-  { key: 'last_error', label: 'Last Error', get: (n) => n.lastError },
-  { key: 'created_at', label: 'Created At', get: (n) => n.createdAt },
-  { key: 'updated_at', label: 'Updated At', get: (n) => n.updatedAt },
-];
-const col = (...keys: string[]) => keys.map((k) => NODE_COLUMNS.find((c) => c.key === k)!);
+const col = nodeColumns;
 const LIST_COLUMNS = col('uuid', 'name', 'power_state', 'provision_state', 'maintenance');
 const LONG_COLUMNS = col('uuid', 'name', 'power_state', 'provision_state', 'maintenance', 'driver', 'ports', 'profile', 'properties', 'last_error', 'updated_at');
 const SHOW_COLUMNS = NODE_COLUMNS.filter((c) => c.key !== 'profile');
@@ -102,12 +79,7 @@ export function nodeCommand(ctx: Ctx): Command {
   withOutput(node.command('import').description("register nodes from a TripleO/Ironic node file (JSON or YAML); all or nothing"))
     .argument('<file>', 'instackenv.json / nodes.yaml')
     .action(async (file: string, o: OutputOpts) => {
-      let content: string;
-      try {
-        content = await fs.readFile(file, 'utf8');
-      } catch (e) {
-        throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-      }
+      const content = await readInputFile(file);
       const { c, nodes } = await client();
       const r = await c.call(nodes, nodes.importNodes, { content, source: path.basename(file) }, 120_000);
       const rows = [

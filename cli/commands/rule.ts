@@ -1,9 +1,8 @@
 import { Command } from 'commander';
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { RuleServiceClient, type InspectionRule, type NodeProfile, type RulePreview } from '../../proto/gen/osp/v1/rules.js';
-import { renderList, renderOne, UsageError, type Column } from '../output.js';
-import { withOutput, type Ctx, type OutputOpts } from '../command-kit.js';
+import { renderList, renderOne, type Column } from '../output.js';
+import { withOutput, type Ctx, type OutputOpts, readInputFile } from '../command-kit.js';
 
 const RULE_COLUMNS: Column<InspectionRule>[] = [
   { key: 'uuid', label: 'UUID', get: (r) => r.uuid },
@@ -45,12 +44,7 @@ export function ruleCommand(ctx: Ctx): Command {
   withOutput(rule.command('import').description('add rules from a JSON or YAML file (one rule or a list); all or nothing'))
     .argument('<file>', 'rules file')
     .action(async (file: string, o: OutputOpts) => {
-      let content: string;
-      try {
-        content = await fs.readFile(file, 'utf8');
-      } catch (e) {
-        throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-      }
+      const content = await readInputFile(file);
       const { c, rules } = await connect();
       const r = await c.call(rules, rules.importRules, { content, source: path.basename(file) });
       const rows = [...r.created.map((x) => ({ x, result: 'created' })), ...r.unchanged.map((x) => ({ x, result: 'unchanged' }))];
