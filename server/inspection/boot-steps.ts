@@ -16,6 +16,7 @@ export interface BootLogReader {
 const ROWS = 500;
 // DHCP replies are logged as "<request> → <reply>" (server/pxe/dhcp/server.ts).
 const ADDRESS_REPLY = /→ (OFFER|ACK)$/;
+const ACK_REPLY = /→ ACK$/;
 const RAMDISK_FILE = /ramdisk|initramfs|initrd|vmlinuz|kernel/i;
 
 /**
@@ -37,6 +38,7 @@ export class BootLogHistory implements BootHistory {
     return {
       dhcpRequest: this.dhcpServed() ? dhcp.length > 0 : undefined,
       addressOffered: this.dhcpServed() ? dhcp.some((r) => ADDRESS_REPLY.test(r.event)) : undefined,
+      addressAcknowledged: this.dhcpServed() ? dhcp.some((r) => ACK_REPLY.test(r.event)) : undefined,
       bootScriptFetched: rows.some((r) => r.service === 'http' && r.event === 'boot script served'),
       ramdiskFetched: rows.some((r) => (r.service === 'http' || r.service === 'tftp') && fetched(r)),
     };

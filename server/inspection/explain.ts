@@ -7,6 +7,8 @@ import type { WaitFacts } from './history.js';
 export interface BootSteps {
   dhcpRequest?: boolean;
   addressOffered?: boolean;
+  /** An ACK followed (undefined when not observable, as above). */
+  addressAcknowledged?: boolean;
   bootScriptFetched: boolean;
   ramdiskFetched: boolean;
 }
@@ -51,6 +53,10 @@ export function explainTimeout(c: TimeoutContext): string {
     if (boot) {
       if (boot.dhcpRequest === false) return `timed out ${after}: no DHCP request from ${list(c.macs)} (is the machine powered on, set to PXE boot, and on the provisioning network?)`;
       if (boot.addressOffered === false) return `timed out ${after}: DHCP requests from ${list(c.macs)} were never answered with an address`;
+      // Seen in the lab: offers logged, yet the machine never sent a REQUEST (the offer never reached it).
+      if (boot.addressAcknowledged === false && !boot.bootScriptFetched) {
+        return `timed out ${after}: ospd offered ${list(c.macs)} an address but no REQUEST/ACK followed (the offer did not reach the machine, or it took another DHCP server's)`;
+      }
       if (!boot.bootScriptFetched) {
         return boot.dhcpRequest === undefined
           ? `timed out ${after}: ${list(c.macs)} never fetched the boot script (ospd does not serve DHCP here, so whether it got an address is unknown)`

@@ -23,6 +23,8 @@ describe('timeout explanations', () => {
       .toBe("timed out after 15 min in 'inspect wait': no DHCP request from 52:54:00:00:00:01 (is the machine powered on, set to PXE boot, and on the provisioning network?)");
     expect(explainTimeout({ ...base, boot: boot({ addressOffered: false, bootScriptFetched: false, ramdiskFetched: false }) })).toMatch(/never answered with an address/);
     expect(explainTimeout({ ...base, boot: boot({ bootScriptFetched: false, ramdiskFetched: false }) })).toMatch(/got an address but never fetched the boot script$/);
+    expect(explainTimeout({ ...base, boot: boot({ addressAcknowledged: false, bootScriptFetched: false, ramdiskFetched: false }) }))
+      .toMatch(/ospd offered 52:54:00:00:00:01 an address but no REQUEST\/ACK followed/);
     expect(explainTimeout({ ...base, boot: boot({ ramdiskFetched: false }) })).toMatch(/fetched the boot script but never the ramdisk$/);
     expect(explainTimeout({ ...base, boot: boot({}) })).toMatch(/ramdisk fetched but the agent never called back$/);
   });
@@ -52,16 +54,16 @@ describe('boot log → boot steps', () => {
       row('2026-01-01T00:00:12.000Z', 'dhcp', 'REQUEST → ACK'),
     ];
     const h = new BootLogHistory(reader(rows), () => true);
-    expect(await h.stepsSince(['52:54:00:00:00:01'], since)).toEqual({ dhcpRequest: true, addressOffered: true, bootScriptFetched: false, ramdiskFetched: false });
+    expect(await h.stepsSince(['52:54:00:00:00:01'], since)).toEqual({ dhcpRequest: true, addressOffered: true, addressAcknowledged: true, bootScriptFetched: false, ramdiskFetched: false });
     rows.push(row('2026-01-01T00:00:13.000Z', 'http', 'boot script served'), row('2026-01-01T00:00:14.000Z', 'http', 'GET /ramdisk.kernel', { status: 404 }));
     expect((await h.stepsSince([], since)).ramdiskFetched).toBe(false);
     rows.push(row('2026-01-01T00:00:15.000Z', 'tftp', 'RRQ done', { file: 'ramdisk.initramfs' }));
-    expect(await h.stepsSince([], since)).toEqual({ dhcpRequest: true, addressOffered: true, bootScriptFetched: true, ramdiskFetched: true });
+    expect(await h.stepsSince([], since)).toEqual({ dhcpRequest: true, addressOffered: true, addressAcknowledged: true, bootScriptFetched: true, ramdiskFetched: true });
   });
 
   it('with DHCP served elsewhere, DHCP steps are unknown and the explanation says so', async () => {
     const steps = await new BootLogHistory(reader([]), () => false).stepsSince(['52:54:00:00:00:01'], since);
-    expect(steps).toEqual({ dhcpRequest: undefined, addressOffered: undefined, bootScriptFetched: false, ramdiskFetched: false });
+    expect(steps).toEqual({ dhcpRequest: undefined, addressOffered: undefined, addressAcknowledged: undefined, bootScriptFetched: false, ramdiskFetched: false });
     expect(explainTimeout({ waitState: 'inspect wait', timeoutMs: 60_000, macs: ['52:54:00:00:00:01'], facts: { lookups: 0, streams: 0, inventory: false }, boot: steps }))
       .toMatch(/52:54:00:00:00:01 never fetched the boot script \(ospd does not serve DHCP here/);
   });

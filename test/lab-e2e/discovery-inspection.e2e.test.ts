@@ -13,7 +13,7 @@
  * Serial consoles and ospd's log stay in .tmp/lab-e2e/run-* for diagnosis.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OspdProcess, REPO, runProgram, type RunResult } from '../harness/ospd.js';
 import { LabNet } from './lab-net.js';
@@ -82,7 +82,16 @@ async function until<T>(what: string, check: () => Promise<T | undefined>, timeo
 }
 
 interface NodeJson { name: string; uuid: string; provision_state: string; power_state: string; last_error: string; properties: Record<string, unknown>; capabilities: Record<string, string>; ports?: string[] }
-interface InventoryJson { inventory?: { cpu?: { count?: number }; disks?: { name: string; size: number }[]; interfaces?: { mac_address: string }[] } }
+interface Inventory { cpu?: { count?: number }; disks?: { name: string; size: number }[]; interfaces?: { mac_address: string }[] }
+
+/** `ospctl node inventory -f json` → the hardware facts (IPA-style, possibly wrapped in `inventory`). */
+async function inventoryOf(node: string): Promise<Inventory | undefined> {
+  const r = await ctl(['node', 'inventory', node, '-f', 'json']);
+  if (r.code !== 0) return undefined;
+  const facts = (JSON.parse(r.stdout) as { facts?: Inventory & { inventory?: Inventory } }).facts;
+  const doc = facts?.inventory ?? facts;
+  return doc && Object.keys(doc).length ? doc : undefined;
+}
 
 beforeAll(async () => {
   for (const old of existsSync(RUNS) ? readdirSync(RUNS).filter((f) => f.startsWith('run-')) : []) rmSync(join(RUNS, old), { recursive: true, force: true });
@@ -92,9 +101,15 @@ beforeAll(async () => {
   dataDir = join(RUN, 'ospd-data');
   httpRoot = join(RUN, 'http');
   mkdirSync(httpRoot, { recursive: true });
-  // What an operator does: build the ramdisk straight into ospd's HTTP root.
-  const build = await runProgram(process.execPath, [join(REPO, 'bin', 'osp-image'), 'build', '-t', 'ramdisk', '-o', join(httpRoot, 'ramdisk'), 'ramdisk', 'osp-agent'], { timeoutMs: 300_000 });
-  if (build.code !== 0) throw new Error(`osp-image build failed (${build.code}): ${build.stderr.slice(-2000)}`);
+  const prebuilt = process.env.OSP_LAB_RAMDISK;
+  if (prebuilt) {
+    // Iterating on this test only: a ramdisk built earlier by osp-image (PREFIX.kernel, PREFIX.initramfs).
+    for (const ext of ['kernel', 'initramfs']) copyFileSync(`${prebuilt}.${ext}`, join(httpRoot, `ramdisk.${ext}`));
+  } else {
+    // What an operator does: build the ramdisk straight into ospd's HTTP root.
+    const build = await runProgram(process.execPath, [join(REPO, 'bin', 'osp-image'), 'build', '-t', 'ramdisk', '-o', join(httpRoot, 'ramdisk'), 'ramdisk', 'osp-agent'], { timeoutMs: 300_000 });
+    if (build.code !== 0) throw new Error(`osp-image build failed (${build.code}): ${build.stderr.slice(-2000)}`);
+  }
 
   lab.start();
   for (const [i, s] of spec.entries()) {
@@ -146,8 +161,8 @@ describe('lab: discovery and inspection of QEMU machines behind ipmi_sim BMCs, t
       expect(n.properties.cpus).toBe(s.cpus);
       // inspector's convention: whole GiB of the root disk, less 1 GiB for partitioning.
       expect(n.properties.local_gb).toBe(s.diskSizeBytes / GIB - 1);
-      const inv = await json<InventoryJson>(['node', 'inventory', s.name]);
-      const doc = inv.inventory ?? (inv as InventoryJson['inventory']);
+      const doc = await inventoryOf(s.name);
+      expect(doc, `inventory of ${s.name}`).toBeDefined();
       expect(doc?.cpu?.count).toBe(s.cpus);
       expect(doc?.disks?.map((d) => d.size)).toContain(s.diskSizeBytes);
       expect(doc?.interfaces?.map((x) => x.mac_address.toLowerCase())).toContain(s.mac);
@@ -172,12 +187,7 @@ describe('lab: discovery and inspection of QEMU machines behind ipmi_sim BMCs, t
       return nodes.find((n) => !['lab-small', 'lab-big'].includes(n.name));
     }, INSPECT_BUDGET_MS, 3000);
     expect(found.provision_state).toBe('enroll');
-    const inv = await until('the stranger\'s inventory', async () => {
-      const r = await ctl(['node', 'inventory', found.uuid, '-f', 'json']);
-      const doc = r.code === 0 ? (JSON.parse(r.stdout) as InventoryJson) : undefined;
-      return doc && (doc.inventory ?? doc) ? doc : undefined;
-    }, 60_000);
-    const doc = inv.inventory ?? (inv as InventoryJson['inventory']);
+    const doc = await until('the stranger\'s inventory', () => inventoryOf(found.uuid), 60_000);
     expect(doc?.interfaces?.map((x) => x.mac_address.toLowerCase())).toContain(spec[2].mac);
     expect(doc?.disks?.map((d) => d.size)).toContain(spec[2].diskSizeBytes);
     const history = await json<{ type: string }[]>(['node', 'history', found.uuid]);

@@ -50,9 +50,15 @@ export class LabNet {
     sh('ip', ['-n', this.ns, 'link', 'set', tap, 'master', this.bridge, 'up']);
   }
 
-  /** The cable pulled out: the tap leaves the bridge, so nothing the machine sends reaches ospd. */
+  /**
+   * The cable pulled out: the tap goes down, so the kernel drops every frame
+   * QEMU writes. Only leaving the bridge is not enough: ospd's DHCP socket
+   * (0.0.0.0:67, no SO_BINDTODEVICE in Node) still hears broadcasts from any
+   * link in its namespace, as server/pxe/dhcp/server.ts documents.
+   */
   unplug(tap: string): void {
     sh('ip', ['-n', this.ns, 'link', 'set', tap, 'nomaster']);
+    sh('ip', ['-n', this.ns, 'link', 'set', tap, 'down']);
   }
 
   /** Command prefix that runs a program inside the lab namespace. */
