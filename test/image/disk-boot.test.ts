@@ -45,6 +45,10 @@ describe.runIf(process.env.OSP_SLOW_TESTS)('whole-disk image boot (slow: runs on
   const image = join(outDir, 'overcloud');
 
   beforeAll(async () => {
+    // npm run test:slow has no pretest hook: say what to build instead of failing inside ospd's spawn.
+    for (const f of ['dist/server/main.js', 'dist/cli/main.js', 'dist/osp-agent']) {
+      if (!existsSync(join(repoDir(), f))) throw new Error(`${f} is missing: run npm run build && npm run build:agent (or npm test) first`);
+    }
     // Fixed ports: they are baked into the image's agent.yaml and must stay the same for both boots.
     [grpcPort, mqttPort] = [await freePort(), await freePort()];
     ospd = new OspdProcess(undefined, ['--grpc-listen', `127.0.0.1:${grpcPort}`, '--mqtt-listen', `127.0.0.1:${mqttPort}`,
@@ -74,7 +78,6 @@ describe.runIf(process.env.OSP_SLOW_TESTS)('whole-disk image boot (slow: runs on
   }, 60_000);
 
   it('builds a qcow2 from debian-minimal vm osp-agent growroot', async () => {
-    if (!existsSync(join(repoDir(), 'dist/osp-agent'))) throw new Error('dist/osp-agent is missing: run npm run build:agent first');
     const m = await new ImageBuilder({ logger: silentLogger(), elementsPath: userElements })
       .build({ output: image, type: 'qcow2', sizeGiB: 3, elements: ['debian-minimal', 'vm', 'osp-agent', 'growroot', 'test-agent-config'], packages: [], arguments: ['test'] });
     expect(m.outputs.map((o) => o.path)).toEqual([`${image}.qcow2`]);
