@@ -28,6 +28,9 @@ async function waitWhile(c: Connection, id: string, busy: string[], maxWaitMs: n
   }
 }
 
+/** Seconds on the command line, milliseconds inside (converted once, here). */
+const DEFAULT_MAX_WAIT_MS = 3600_000;
+
 function maxWait(v: string): number {
   if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`--max-wait ${v}: expected a whole number of seconds of at least 1`);
   return Number(v) * 1000;
@@ -48,11 +51,11 @@ export function addNodeInspectCommands(node: Command, ctx: Ctx): void {
   withOutput(node.command('inspect').description('PXE boot the ramdisk, collect the inventory, power off: manageable → inspecting → inspect wait → manageable'))
     .argument('<node>', 'uuid or name')
     .option('--wait', 'wait until inspection ends; exit 1 unless the node is manageable again')
-    .option('--max-wait <seconds>', 'give up waiting after this long', maxWait, 3600_000)
-    .action(async (id: string, o: OutputOpts & { wait?: boolean; maxWait: number }) => {
+    .option('--max-wait <seconds>', 'give up waiting after this many seconds (default 3600)', maxWait)
+    .action(async (id: string, o: OutputOpts & { wait?: boolean; maxWait?: number }) => {
       const { c, insp } = await client();
       let n = await c.call(insp, insp.inspectNode, { node: id });
-      if (o.wait) n = await waitWhile(c, n.uuid, ['inspecting', 'inspect wait'], o.maxWait);
+      if (o.wait) n = await waitWhile(c, n.uuid, ['inspecting', 'inspect wait'], o.maxWait ?? DEFAULT_MAX_WAIT_MS);
       ctx.out(renderOne(n, COLUMNS, o.format, o.column));
       if (o.wait) finish(n, 'manageable', 'inspection');
     });
@@ -74,11 +77,11 @@ export function addNodeInspectCommands(node: Command, ctx: Ctx): void {
   withOutput(node.command('provide').description('clean (metadata erase in the ramdisk) and make available: manageable → cleaning → clean wait → available'))
     .argument('<node>', 'uuid or name')
     .option('--wait', 'wait until cleaning ends; exit 1 unless the node is available')
-    .option('--max-wait <seconds>', 'give up waiting after this long', maxWait, 3600_000)
-    .action(async (id: string, o: OutputOpts & { wait?: boolean; maxWait: number }) => {
+    .option('--max-wait <seconds>', 'give up waiting after this many seconds (default 3600)', maxWait)
+    .action(async (id: string, o: OutputOpts & { wait?: boolean; maxWait?: number }) => {
       const { c, insp } = await client();
       let n = await c.call(insp, insp.provideNode, { node: id });
-      if (o.wait) n = await waitWhile(c, n.uuid, ['cleaning', 'clean wait'], o.maxWait);
+      if (o.wait) n = await waitWhile(c, n.uuid, ['cleaning', 'clean wait'], o.maxWait ?? DEFAULT_MAX_WAIT_MS);
       ctx.out(renderOne(n, COLUMNS, o.format, o.column));
       if (o.wait) finish(n, 'available', 'cleaning');
     });
