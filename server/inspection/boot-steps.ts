@@ -31,6 +31,8 @@ export class BootLogHistory implements BootHistory {
     const rows = (await this.reader.bootLog(macs, ROWS)).filter((r) => r.time >= sinceIso);
     const dhcp = rows.filter((r) => r.service === 'dhcp');
     const fetched = (r: BootLogRowView) => {
+      // Script requests (served, or refused for want of a ramdisk) are not fetches of the ramdisk itself.
+      if (r.event === 'boot script served' || r.event === 'ramdisk missing') return false;
       const file = typeof r.detail.file === 'string' ? r.detail.file : r.event;
       const ok = r.service === 'tftp' ? !/refused|not found/i.test(r.event) : Number(r.detail.status ?? 200) < 400;
       return ok && RAMDISK_FILE.test(file);
@@ -39,7 +41,8 @@ export class BootLogHistory implements BootHistory {
       dhcpRequest: this.dhcpServed() ? dhcp.length > 0 : undefined,
       addressOffered: this.dhcpServed() ? dhcp.some((r) => ADDRESS_REPLY.test(r.event)) : undefined,
       addressAcknowledged: this.dhcpServed() ? dhcp.some((r) => ACK_REPLY.test(r.event)) : undefined,
-      bootScriptFetched: rows.some((r) => r.service === 'http' && r.event === 'boot script served'),
+      bootScriptFetched: rows.some((r) => r.service === 'http' && (r.event === 'boot script served' || r.event === 'ramdisk missing')),
+      ramdiskMissing: rows.some((r) => r.service === 'http' && r.event === 'ramdisk missing'),
       ramdiskFetched: rows.some((r) => (r.service === 'http' || r.service === 'tftp') && fetched(r)),
     };
   }

@@ -10,6 +10,8 @@ export interface BootSteps {
   /** An ACK followed (undefined when not observable, as above). */
   addressAcknowledged?: boolean;
   bootScriptFetched: boolean;
+  /** It asked for its boot script while ospd had no ramdisk to serve. */
+  ramdiskMissing?: boolean;
   ramdiskFetched: boolean;
 }
 
@@ -56,6 +58,9 @@ export function explainTimeout(c: TimeoutContext): string {
       // Seen in the lab: offers logged, yet the machine never sent a REQUEST (the offer never reached it).
       if (boot.addressAcknowledged === false && !boot.bootScriptFetched) {
         return `timed out ${after}: ospd offered ${list(c.macs)} an address but no REQUEST/ACK followed (the offer did not reach the machine, or it took another DHCP server's)`;
+      }
+      if (boot.ramdiskMissing) {
+        return `timed out ${after}: ${list(c.macs)} asked for its boot script but ospd has no ramdisk in place (see 'ospctl pxe status'; build it with 'osp-image build -t ramdisk')`;
       }
       if (!boot.bootScriptFetched) {
         return boot.dhcpRequest === undefined

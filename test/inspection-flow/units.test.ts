@@ -26,6 +26,8 @@ describe('timeout explanations', () => {
     expect(explainTimeout({ ...base, boot: boot({ addressAcknowledged: false, bootScriptFetched: false, ramdiskFetched: false }) }))
       .toMatch(/ospd offered 52:54:00:00:00:01 an address but no REQUEST\/ACK followed/);
     expect(explainTimeout({ ...base, boot: boot({ ramdiskFetched: false }) })).toMatch(/fetched the boot script but never the ramdisk$/);
+    expect(explainTimeout({ ...base, boot: boot({ ramdiskMissing: true, ramdiskFetched: false }) }))
+      .toMatch(/asked for its boot script but ospd has no ramdisk in place \(see 'ospctl pxe status'/);
     expect(explainTimeout({ ...base, boot: boot({}) })).toMatch(/ramdisk fetched but the agent never called back$/);
   });
 
@@ -54,16 +56,22 @@ describe('boot log → boot steps', () => {
       row('2026-01-01T00:00:12.000Z', 'dhcp', 'REQUEST → ACK'),
     ];
     const h = new BootLogHistory(reader(rows), () => true);
-    expect(await h.stepsSince(['52:54:00:00:00:01'], since)).toEqual({ dhcpRequest: true, addressOffered: true, addressAcknowledged: true, bootScriptFetched: false, ramdiskFetched: false });
+    expect(await h.stepsSince(['52:54:00:00:00:01'], since)).toEqual({ dhcpRequest: true, addressOffered: true, addressAcknowledged: true, bootScriptFetched: false, ramdiskMissing: false, ramdiskFetched: false });
     rows.push(row('2026-01-01T00:00:13.000Z', 'http', 'boot script served'), row('2026-01-01T00:00:14.000Z', 'http', 'GET /ramdisk.kernel', { status: 404 }));
     expect((await h.stepsSince([], since)).ramdiskFetched).toBe(false);
     rows.push(row('2026-01-01T00:00:15.000Z', 'tftp', 'RRQ done', { file: 'ramdisk.initramfs' }));
-    expect(await h.stepsSince([], since)).toEqual({ dhcpRequest: true, addressOffered: true, addressAcknowledged: true, bootScriptFetched: true, ramdiskFetched: true });
+    expect(await h.stepsSince([], since)).toEqual({ dhcpRequest: true, addressOffered: true, addressAcknowledged: true, bootScriptFetched: true, ramdiskMissing: false, ramdiskFetched: true });
+  });
+
+  it('a boot script asked for while the ramdisk was missing counts as fetched, and is named', async () => {
+    const steps = await new BootLogHistory(reader([row('2026-01-01T00:00:11.000Z', 'http', 'ramdisk missing', { kind: 'no-ramdisk' })]), () => false)
+      .stepsSince(['52:54:00:00:00:01'], since);
+    expect([steps.bootScriptFetched, steps.ramdiskMissing, steps.ramdiskFetched]).toEqual([true, true, false]);
   });
 
   it('with DHCP served elsewhere, DHCP steps are unknown and the explanation says so', async () => {
     const steps = await new BootLogHistory(reader([]), () => false).stepsSince(['52:54:00:00:00:01'], since);
-    expect(steps).toEqual({ dhcpRequest: undefined, addressOffered: undefined, addressAcknowledged: undefined, bootScriptFetched: false, ramdiskFetched: false });
+    expect(steps).toEqual({ dhcpRequest: undefined, addressOffered: undefined, addressAcknowledged: undefined, bootScriptFetched: false, ramdiskMissing: false, ramdiskFetched: false });
     expect(explainTimeout({ waitState: 'inspect wait', timeoutMs: 60_000, macs: ['52:54:00:00:00:01'], facts: { lookups: 0, streams: 0, inventory: false }, boot: steps }))
       .toMatch(/52:54:00:00:00:01 never fetched the boot script \(ospd does not serve DHCP here/);
   });

@@ -142,3 +142,33 @@ describe('artifacts', () => {
     expect(server.status().counters.requests).toBeGreaterThan(5);
   });
 });
+
+describe('boot scripts without a ramdisk in place', () => {
+  it('tells the machine why on its console, asks again later, and records it in the boot log', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'osp-http-empty-'));
+    const log = new MemoryBootLog();
+    const directory = new MemoryDirectory([{ uuid: 'u-i', name: 'inspect-me', provisionState: 'inspect wait', macs: ['52:54:00:00:00:09'] }]);
+    const s = new HttpBootServer({
+      listenHost: '127.0.0.1', port: 0, root,
+      boot: { httpBaseUrl: 'http://10.213.0.1:8080', serverAddress: '10.213.0.1:6385', caSha256: CA, discovery: false },
+    }, directory, log);
+    await s.start();
+    try {
+      const r = await curl([`http://127.0.0.1:${s.address().port}/boot.ipxe?mac=52:54:00:00:00:09`]);
+      expect(r.status).toBe(200);
+      expect(r.body).toContain(`osp: ospd has no ramdisk to boot 52:54:00:00:00:09 into: missing ${join(root, 'ramdisk.kernel')}, ${join(root, 'ramdisk.initramfs')}`);
+      expect(r.body).toContain('chain --replace http://10.213.0.1:8080/boot.ipxe?mac=52:54:00:00:00:09');
+      expect(r.body).not.toContain('kernel http');
+      const e = log.forMac('52:54:00:00:00:09').find((x) => x.event === 'ramdisk missing');
+      expect(e?.detail?.missing).toEqual([join(root, 'ramdisk.kernel'), join(root, 'ramdisk.initramfs')]);
+      // Once the operator builds it, the same request boots the ramdisk.
+      writeFileSync(join(root, 'ramdisk.kernel'), 'k');
+      writeFileSync(join(root, 'ramdisk.initramfs'), 'i');
+      const ok = await curl([`http://127.0.0.1:${s.address().port}/boot.ipxe?mac=52:54:00:00:00:09`]);
+      expect(ok.body).toContain('kernel http://10.213.0.1:8080/ramdisk.kernel');
+    } finally {
+      await s.stop();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

@@ -31,7 +31,7 @@ export interface BootScriptOptions {
   retryDelaySec?: number;
 }
 
-export type BootScriptKind = 'ramdisk' | 'discovery' | 'local' | 'not-enrolled';
+export type BootScriptKind = 'ramdisk' | 'discovery' | 'local' | 'not-enrolled' | 'no-ramdisk';
 
 /** iPXE treats `${…}` and whitespace specially; node names are DNS labels but we never trust input. */
 function safe(s: string): string {
@@ -82,4 +82,22 @@ export function renderBootScript(node: PxeNode | null, mac: string, o: BootScrip
       // UEFI firmware moves to its next boot entry on exit; on BIOS, sanboot the first disk.
       'iseq ${platform} efi && exit 0 ||', 'sanboot --no-describe --drive 0x80 || exit 0', ''].join('\n'),
   };
+}
+
+/**
+ * What a machine that should boot the ramdisk gets while ospd has none: the
+ * reason on its console, then the same script again after a pause, so it
+ * boots by itself once the operator has built the ramdisk.
+ */
+export function noRamdiskScript(mac: string, missing: string[], o: BootScriptOptions): string {
+  const delay = Math.max(o.retryDelaySec ?? 5, 30);
+  return [
+    '#!ipxe',
+    `echo osp: ospd has no ramdisk to boot ${mac} into: missing ${missing.map(safe).join(', ')}`,
+    "echo osp: build it with: osp-image build -t ramdisk -o <http-root>/ramdisk ramdisk osp-agent",
+    `echo osp: asking again in ${delay} s`,
+    `sleep ${delay}`,
+    `chain --replace ${o.httpBaseUrl}/boot.ipxe?mac=${mac}`,
+    '',
+  ].join('\n');
 }

@@ -3,13 +3,14 @@
  * root, and routes other modules add (the Prometheus exporter adds /metrics).
  */
 import http from 'node:http';
-import { realpath } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../../common/logging.js';
 import { silentLogger } from '../../../common/logging.js';
 import { normaliseMac, type BootLog, type Counters, type PxeDirectory, type PxeServiceStatus } from '../types.js';
 import { AccessViolation, resolveUnderRoot } from '../root-path.js';
-import { renderBootScript, type BootScriptOptions } from './boot-script.js';
+import { noRamdiskScript, renderBootScript, type BootScriptOptions } from './boot-script.js';
 import { ArtifactHasher, serveFile } from './static.js';
 
 export type RouteHandler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => void | Promise<void>;
@@ -110,11 +111,30 @@ export class HttpBootServer {
       return this.text(res, 400, `mac: "${raw}" is not a MAC address (expected e.g. 52:54:00:12:34:56)\n`);
     }
     const node = await this.directory.findByMac(mac);
-    const { kind, script } = renderBootScript(node, mac, this.config.boot);
+    let { kind, script } = renderBootScript(node, mac, this.config.boot);
+    const missing = kind === 'ramdisk' || kind === 'discovery' ? await this.missingRamdisk() : [];
+    if (missing.length) {
+      kind = 'no-ramdisk';
+      script = noRamdiskScript(mac, missing, this.config.boot);
+    }
     this.count(`boot_script_${kind.replace('-', '_')}`);
-    this.bootLog.record({ mac, service: 'http', event: 'boot script served', detail: { kind, node: node?.name, state: node?.provisionState, client: req.socket.remoteAddress } });
+    this.bootLog.record({
+      mac, service: 'http', event: missing.length ? 'ramdisk missing' : 'boot script served',
+      detail: { kind, node: node?.name, state: node?.provisionState, client: req.socket.remoteAddress, ...(missing.length ? { missing } : {}) },
+    });
     res.setHeader('Cache-Control', 'no-store');
     this.text(res, 200, script);
+  }
+
+  /** The ramdisk files ospd itself serves that are not there (none when it is fetched from elsewhere). */
+  private async missingRamdisk(): Promise<string[]> {
+    if (this.config.boot.ramdiskBaseUrl) return [];
+    const files = [
+      this.config.ramdiskKernelFile ?? join(this.config.root, 'ramdisk.kernel'),
+      this.config.ramdiskInitramfsFile ?? join(this.config.root, 'ramdisk.initramfs'),
+    ];
+    const present = await Promise.all(files.map((f) => stat(f).then((s) => s.isFile(), () => false)));
+    return files.filter((_, i) => !present[i]);
   }
 
   private async artifact(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
