@@ -15,16 +15,17 @@ const OVMF = ['/usr/share/ovmf/OVMF.fd', '/usr/share/OVMF/OVMF_CODE.fd'].find((p
 const NODE = 'image-test';
 
 describe.runIf(process.env.OSP_SLOW_TESTS)('whole-disk image boot (slow: runs only with OSP_SLOW_TESTS=1, npm run test:slow)', () => {
-  const outDir = mkdtempSync(join(tmpdir(), 'osp-image-disk-'));
+  // Made in beforeAll, not here: vitest runs this body even when the suite is skipped, and it would leak a temp dir.
+  let outDir = '';
+  let forward: GuestForward;
   const guests: QemuSerialGuest[] = [];
-  const forward = new GuestForward(outDir);
   let ospd: OspdProcess;
   let grpcPort = 0;
   let mqttPort = 0;
   afterAll(async () => {
     for (const g of guests) await g.stop();
     await ospd?.stop();
-    if (mountsUnder(outDir).length === 0) rmSync(outDir, { recursive: true, force: true });
+    if (outDir && mountsUnder(outDir).length === 0) rmSync(outDir, { recursive: true, force: true });
   });
 
   const ctlJson = async (args: string[]) => {
@@ -41,17 +42,22 @@ describe.runIf(process.env.OSP_SLOW_TESTS)('whole-disk image boot (slow: runs on
   };
 
   // A user element, as the README's worked example: drops the agent's config into the image.
-  const userElements = join(outDir, 'elements');
-  const image = join(outDir, 'overcloud');
+  let userElements = '';
+  let image = '';
 
   beforeAll(async () => {
     // npm run test:slow has no pretest hook: say what to build instead of failing inside ospd's spawn.
     for (const f of ['dist/server/main.js', 'dist/cli/main.js', 'dist/osp-agent']) {
       if (!existsSync(join(repoDir(), f))) throw new Error(`${f} is missing: run npm run build && npm run build:agent (or npm test) first`);
     }
+    outDir = mkdtempSync(join(tmpdir(), 'osp-image-disk-'));
+    forward = new GuestForward(outDir);
+    userElements = join(outDir, 'elements');
+    image = join(outDir, 'overcloud');
     // Fixed ports: they are baked into the image's agent.yaml and must stay the same for both boots.
     [grpcPort, mqttPort] = [await freePort(), await freePort()];
-    ospd = new OspdProcess(undefined, ['--grpc-listen', `127.0.0.1:${grpcPort}`, '--mqtt-listen', `127.0.0.1:${mqttPort}`,
+    // Its data dir and log inside outDir, so afterAll removes them with the image.
+    ospd = new OspdProcess(mkdtempSync(join(outDir, 'ospd-')), ['--grpc-listen', `127.0.0.1:${grpcPort}`, '--mqtt-listen', `127.0.0.1:${mqttPort}`,
       '--advertise-address', forward.guestAddress]);
     await ospd.start();
     const created = await ospd.ctl(['node', 'create', '--name', NODE, '--driver', 'fake']);
