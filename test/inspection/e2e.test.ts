@@ -77,7 +77,7 @@ describe('ospctl rule and profile against a real ospd', () => {
     expect(await json(['rule', 'list'])).toHaveLength(4);
     const missing = await ospd.ctl(['rule', 'import', path.join(tmp, 'nope.json')]);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/cannot read .*nope.json: ENOENT/);
+    expect(missing.stderr).toMatch(/nope.json: cannot read: ENOENT/);
   });
 
   it('rule preview shows what would change for nodes with an inventory, and changes nothing', async () => {
