@@ -67,7 +67,7 @@ describe('boot scripts', () => {
     expect(r.body).toContain('initrd --name ramdisk.initramfs http://10.213.0.1:8080/ramdisk.initramfs');
     expect(r.body).toMatch(/:failed\n.*retrying.*\nsleep 5\ngoto fetch/);
     expect(r.body).not.toMatch(/token|password/i);
-    expect(bootLog.forMac('52:54:00:00:00:01')[0]).toMatchObject({ service: 'http', event: 'boot script served', detail: { kind: 'ramdisk' } });
+    expect(bootLog.forMac('52:54:00:00:00:01').find((e) => e.event === 'boot script served')).toMatchObject({ service: 'http', detail: { kind: 'ramdisk' } });
   });
 
   it('boots from local disk when active, and the ramdisk when deploying', async () => {
