@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HttpBootServer } from '../../server/pxe/http/server.js';
 import { MemoryBootLog, MemoryDirectory } from '../../server/pxe/memory.js';
-import { run } from './netns.js';
+import { run, waitFor } from './netns.js';
 
 let base: string;
 let server: HttpBootServer;
@@ -100,8 +100,9 @@ describe('artifacts', () => {
     expect(r.headers['x-checksum-sha256']).toBe(sha);
     expect(r.headers.etag).toBe(`"${sha}"`);
     expect(readFileSync(join(base, 'k')).equals(kernel)).toBe(true);
-    // Entries recorded in the same millisecond have no defined order: look the fetch up, don't assume it is newest.
-    expect(bootLog.forMac('52:54:00:00:00:01').find((e) => e.event === 'GET /ramdisk.kernel')).toMatchObject({ detail: { status: 200 } });
+    // The fetch is logged once the server has finished sending, which may be just after curl exits.
+    const fetch = await waitFor('kernel fetch in the boot log', () => bootLog.forMac('52:54:00:00:00:01').find((e) => e.event === 'GET /ramdisk.kernel'), 5_000, 20);
+    expect(fetch).toMatchObject({ detail: { status: 200, bytes: kernel.length } });
   });
 
   it('answers byte ranges, suffix ranges, resumes and unsatisfiable ranges', async () => {
