@@ -359,8 +359,8 @@ export function resolveConfig(fromFile: Record<string, Raw>, fromFlags: Record<s
 }
 
 /** The names the server certificate must carry for this configuration. */
-export function certificateNames(cfg: OspdConfig): string[] {
-  const names = ['localhost', '127.0.0.1', '::1', os.hostname(), ...cfg.advertiseAddresses];
+export function certificateNames(cfg: OspdConfig, machineFacingHost: string): string[] {
+  const names = ['localhost', '127.0.0.1', '::1', os.hostname(), ...cfg.advertiseAddresses, machineFacingHost];
   const h = cfg.grpcListen.host;
   if (h !== '0.0.0.0' && h !== '::') names.push(h);
   return [...new Set(names)];

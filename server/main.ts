@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { promises as fs } from 'node:fs';
 import { createLogger, type Logger } from '../common/logging.js';
 import { isOspError } from '../common/errors.js';
+import { hostPort, listenerHost, machineFacingHost } from './advertise.js';
 import { certificateNames, readConfigFile, resolveConfig, settings, type OspdConfig } from './config.js';
 import { Database } from './store/db.js';
 import { migrate } from './store/migrations.js';
@@ -47,6 +48,7 @@ export class Ospd {
   /** ospd's Prometheus registry; the HTTP listener serves `render()` at /metrics. */
   readonly metrics = new MetricsRegistry();
   readonly log: Logger;
+  private machineFacing = '127.0.0.1';
 
   constructor(readonly cfg: OspdConfig) {
     this.log = createLogger({ name: 'ospd', level: cfg.logLevel });
@@ -58,8 +60,10 @@ export class Ospd {
     this.db = await Database.open(`${cfg.dataDir}/ospd.sqlite`, log);
     await migrate(this.db, undefined, log);
     const secrets = await SecretBox.loadOrCreate(cfg.dataDir);
-    const tls = await ensureServerTls(cfg.dataDir, certificateNames(cfg));
-    if (tls.issued) log.info({ names: certificateNames(cfg) }, 'server certificate issued');
+    const facing = (this.machineFacing = machineFacingHost(cfg));
+    const names = certificateNames(cfg, facing);
+    const tls = await ensureServerTls(cfg.dataDir, names);
+    if (tls.issued) log.info({ names }, 'server certificate issued');
 
     const registry = new NodeRegistry(this.db, secrets, log.child({ component: 'nodes' }));
     // The admin token is checked against its hash; the URL written for ospctl
@@ -78,7 +82,7 @@ export class Ospd {
     await this.telemetry.start();
     this.telemetryApi = new TelemetryApi(this.telemetry.accounts, this.telemetry.sink, registry, apiLog);
     this.pxe = new PxeRuntime({
-      settings: cfg.pxe, discovery: cfg.discovery, advertiseAddresses: cfg.advertiseAddresses, grpcPort: () => this.api!.boundPort,
+      settings: cfg.pxe, discovery: cfg.discovery, advertise: facing, grpcPort: () => this.api!.boundPort,
       caSha256: tls.caSha256, db: this.db, log,
     });
     const inspectionRules = new RuleStore(this.db, secrets);
@@ -121,17 +125,14 @@ export class Ospd {
     log.info({ dataDir: cfg.dataDir, adminConfig: admin.file, caSha256: tls.caSha256 }, 'ospd started');
   }
 
+  /** The gRPC API as clients and agents reach it (the port actually bound: the configured one may be 0). */
   private clientUrl(): string {
-    const h = this.cfg.grpcListen.host;
-    const host = h === '0.0.0.0' || h === '::' ? this.cfg.advertiseAddresses[0] ?? '127.0.0.1' : h;
-    return `${host.includes(':') ? `[${host}]` : host}:${this.api!.boundPort}`;
+    return hostPort(listenerHost(this.cfg.grpcListen, this.machineFacing), this.api!.boundPort);
   }
 
-  /** The TLS broker as agents reach it: its own host if bound to one, else the gRPC client host. */
+  /** The TLS broker as agents reach it. */
   private mqttUrl(): string {
-    const h = this.cfg.telemetry.mqttListen?.host;
-    const host = h && h !== '0.0.0.0' && h !== '::' ? h : this.clientUrl().replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
-    return this.telemetry?.mqttUrl(host) ?? '';
+    return this.telemetry?.mqttUrl(listenerHost(this.cfg.telemetry.mqttListen, this.machineFacing)) ?? '';
   }
 
   async stop(): Promise<void> {

@@ -1,12 +1,11 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../common/logging.js';
-import { OspError } from '../../common/errors.js';
 import type { PxeSettings } from '../config.js';
 import type { Database } from '../store/db.js';
 import { SqlitePxeStore } from '../store/pxe.js';
 import { PxeServices } from './services.js';
-import { interfaceIpv4 } from './interface-address.js';
+import { hostPort } from '../advertise.js';
 import type { PxeServiceStatus } from './types.js';
 
 /** Debian's ipxe package; copied into the TFTP root so legacy PXE ROMs can chain-load iPXE. */
@@ -16,8 +15,8 @@ export const IPXE_FILES = ['undionly.kpxe', 'ipxe.efi', 'snponly.efi'];
 export interface PxeRuntimeOptions {
   settings: PxeSettings;
   discovery: boolean;
-  /** The address machines use to reach ospd (first --advertise-address, else the DHCP interface's). */
-  advertiseAddresses: string[];
+  /** The address machines use to reach ospd (server/advertise.ts decides it). */
+  advertise: string;
   /** The gRPC API's port, read at start(): it is known only once the API is bound. */
   grpcPort: () => number;
   caSha256: string;
@@ -25,9 +24,6 @@ export interface PxeRuntimeOptions {
   log: Logger;
 }
 
-function interfaceAddress(name: string): string | null {
-  return interfaceIpv4(name)?.address ?? null;
-}
 
 /**
  * PXE inside ospd: the DHCP, TFTP and HTTP boot services over the SQLite
@@ -40,21 +36,14 @@ export class PxeRuntime {
   readonly advertise: string;
   readonly httpBaseUrl: string;
   serverAddress = '';
-  private readonly host: string;
   readonly kernelFile: string;
   readonly initramfsFile: string;
 
   constructor(private readonly o: PxeRuntimeOptions) {
     const s = o.settings;
     this.store = new SqlitePxeStore(o.db, o.log.child({ component: 'pxe-store' }));
-    const httpHost = s.httpListen && s.httpListen.host !== '0.0.0.0' && s.httpListen.host !== '::' ? s.httpListen.host : null;
-    const ifAddr = s.dhcpInterface ? interfaceAddress(s.dhcpInterface) : null;
-    if (s.dhcpInterface && !ifAddr) {
-      throw new OspError('CONFIG_INVALID', `config: dhcp-interface: ${JSON.stringify(s.dhcpInterface)} is not valid: expected an interface with an IPv4 address on this host`);
-    }
-    this.advertise = o.advertiseAddresses[0] ?? ifAddr ?? httpHost ?? '127.0.0.1';
-    const host = (this.host = this.advertise.includes(':') ? `[${this.advertise}]` : this.advertise);
-    this.httpBaseUrl = s.httpListen ? `http://${host}:${s.httpListen.port}` : '';
+    this.advertise = o.advertise;
+    this.httpBaseUrl = s.httpListen ? `http://${hostPort(this.advertise, s.httpListen.port)}` : '';
     this.kernelFile = s.ramdiskKernel ?? path.join(s.httpRoot, 'ramdisk.kernel');
     this.initramfsFile = s.ramdiskInitramfs ?? path.join(s.httpRoot, 'ramdisk.initramfs');
   }
@@ -76,7 +65,7 @@ export class PxeRuntime {
 
   async start(): Promise<void> {
     const s = this.o.settings;
-    this.serverAddress = `${this.host}:${this.o.grpcPort()}`;
+    this.serverAddress = hostPort(this.advertise, this.o.grpcPort());
     await fs.mkdir(s.httpRoot, { recursive: true });
     if (s.tftpListen) await this.installIpxe();
     const boot = { tftpServer: this.advertise, httpBaseUrl: this.httpBaseUrl };
