@@ -78,13 +78,34 @@ export const configStore = {
     [nodeUuid, a.revision, a.status, a.configHash, JSON.stringify(a.result), a.receivedAt]);
   },
 
-  async lastAck(q: Queryable, nodeUuid: string): Promise<AckRow | undefined> {
-    const r = await q.get<{ revision: number; status: string; config_hash: string; result: string; received_at: string }>(
-      'SELECT * FROM config_acks WHERE node_uuid = ? ORDER BY received_at DESC, revision DESC LIMIT 1', [nodeUuid]);
-    return r && { revision: r.revision, status: r.status, configHash: r.config_hash, result: JSON.parse(r.result), receivedAt: r.received_at };
-  },
-
-  async appliedRevision(q: Queryable, nodeUuid: string): Promise<number> {
-    return (await q.get<{ r: number | null }>(`SELECT max(revision) AS r FROM config_acks WHERE node_uuid = ? AND status = 'succeeded'`, [nodeUuid]))?.r ?? 0;
+  /**
+   * Per node: latest revision, newest successfully applied revision, and the
+   * newest acknowledgement. Three grouped queries for the whole fleet (or one
+   * node), not three per node.
+   */
+  async summaries(q: Queryable, nodeUuid?: string): Promise<Map<string, ConfigSummary>> {
+    const where = nodeUuid ? 'WHERE node_uuid = ?' : '';
+    const p = nodeUuid ? [nodeUuid] : [];
+    const out = new Map<string, ConfigSummary>();
+    const entry = (u: string) => out.get(u) ?? out.set(u, { latestRevision: 0, appliedRevision: 0 }).get(u)!;
+    for (const r of await q.all<{ node_uuid: string; r: number }>(`SELECT node_uuid, max(revision) AS r FROM config_revisions ${where} GROUP BY node_uuid`, p)) {
+      entry(r.node_uuid).latestRevision = r.r;
+    }
+    for (const r of await q.all<{ node_uuid: string; r: number }>(
+      `SELECT node_uuid, max(revision) AS r FROM config_acks ${where ? `${where} AND` : 'WHERE'} status = 'succeeded' GROUP BY node_uuid`, p)) {
+      entry(r.node_uuid).appliedRevision = r.r;
+    }
+    const acks = await q.all<{ node_uuid: string; revision: number; status: string; config_hash: string; result: string; received_at: string }>(
+      `SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY node_uuid ORDER BY received_at DESC, revision DESC) AS n FROM config_acks ${where}) WHERE n = 1`, p);
+    for (const r of acks) {
+      entry(r.node_uuid).lastAck = { revision: r.revision, status: r.status, configHash: r.config_hash, result: JSON.parse(r.result), receivedAt: r.received_at };
+    }
+    return out;
   },
 };
+
+export interface ConfigSummary {
+  latestRevision: number;
+  appliedRevision: number;
+  lastAck?: AckRow;
+}

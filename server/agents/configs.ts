@@ -4,7 +4,7 @@ import type { Logger } from '../../common/logging.js';
 import type { Database } from '../store/db.js';
 import { nodeStore } from '../store/nodes.js';
 import type { NodeRecord } from '../nodes/model.js';
-import type { NodeRegistry } from '../nodes/registry.js';
+import { MAX_PAGE, type NodeRegistry } from '../nodes/registry.js';
 import { generateToken, hashToken, tokenMatches } from '../security/tokens.js';
 import { configStore, type AckRow, type DeploymentDoc, type RevisionRow } from './config-store.js';
 import { contentHash } from './canonical.js';
@@ -135,14 +135,26 @@ export class NodeConfigs {
   }
 
   async status(id?: string): Promise<NodeConfigStatus[]> {
-    const nodes = id ? [await this.nodes.get(id)] : (await this.nodes.list({ limit: 5000 })).nodes;
-    return Promise.all(nodes.map(async (node) => ({
+    let nodes: NodeRecord[];
+    if (id) nodes = [await this.nodes.get(id)];
+    else {
+      nodes = [];
+      // Every node, page by page: the fleet may be larger than one page.
+      for (let marker: string | undefined, page = 0; page < 100_000; page++) {
+        const r = await this.nodes.list({ limit: MAX_PAGE, marker });
+        nodes.push(...r.nodes);
+        if (!r.nextMarker) break;
+        marker = r.nextMarker;
+      }
+    }
+    const summaries = await configStore.summaries(this.db, id ? nodes[0].uuid : undefined);
+    return nodes.map((node) => ({
       node,
-      latestRevision: (await configStore.latest(this.db, node.uuid))?.revision ?? 0,
-      appliedRevision: await configStore.appliedRevision(this.db, node.uuid),
-      lastAck: await configStore.lastAck(this.db, node.uuid),
+      latestRevision: 0,
+      appliedRevision: 0,
+      ...summaries.get(node.uuid),
       connected: (this.listeners.get(node.uuid)?.size ?? 0) > 0,
-    })));
+    }));
   }
 
   /** A fresh token replaces any earlier one; only its hash is kept. */
@@ -159,15 +171,14 @@ export class NodeConfigs {
   }
 
   async revokeToken(id: string, actor: string): Promise<boolean> {
-    const revoked = await this.db.transaction(async (tx) => {
+    const { revoked, uuid } = await this.db.transaction(async (tx) => {
       const n = await this.nodes.get(id, tx);
       const gone = await configStore.deleteToken(tx, n.uuid);
       if (gone) await nodeStore.appendEvent(tx, { nodeUuid: n.uuid, type: 'agent-token', actor, message: 'agent token revoked' });
-      return gone;
+      return { revoked: gone, uuid: n.uuid };
     });
     this.log.info({ node: id, actor, revoked }, 'agent token revoke');
-    const node = await this.nodes.get(id);
-    for (const kick of [...(this.kicks.get(node.uuid) ?? [])]) kick();
+    for (const kick of [...(this.kicks.get(uuid) ?? [])]) kick();
     return revoked;
   }
 
