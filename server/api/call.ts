@@ -42,9 +42,26 @@ export function toServiceError(e: unknown, ctx: { log: Logger; requestId: string
 }
 
 /**
- * Wraps a unary handler: authenticate, give it a per-request logger, map
- * errors. Authentication failures say nothing about why (no oracle).
+ * What every call does first: a request id, a logger carrying it, and the
+ * caller. Authentication failures say nothing about why (no oracle).
  */
+async function begin(
+  base: Logger,
+  method: string,
+  auth: Authenticator,
+  call: { metadata: Metadata; getPeer(): string },
+): Promise<{ ctx: CallContext } | { refusal: Partial<ServiceError> }> {
+  const requestId = randomUUID();
+  const log = base.child({ method, req: requestId, peer: call.getPeer() });
+  try {
+    const caller = await auth(call.metadata);
+    return { ctx: { caller, log: log.child({ caller: caller.name }), requestId } };
+  } catch {
+    return { refusal: toServiceError(new OspError('UNAUTHENTICATED'), { log, requestId }) };
+  }
+}
+
+/** Wraps a unary handler: authenticate, give it a per-request logger, map errors. */
 export function unary<Req, Res>(
   base: Logger,
   method: string,
@@ -52,24 +69,16 @@ export function unary<Req, Res>(
   fn: (req: Req, ctx: CallContext) => Promise<Res>,
 ) {
   return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>) => {
-    const requestId = randomUUID();
-    const log = base.child({ method, req: requestId, peer: call.getPeer() });
     void (async () => {
-      let caller: Caller;
+      const b = await begin(base, method, auth, call);
+      if ('refusal' in b) return cb(b.refusal as ServiceError, null);
+      const started = process.hrtime.bigint();
       try {
-        caller = await auth(call.metadata);
-      } catch {
-        cb(toServiceError(new OspError('UNAUTHENTICATED'), { log, requestId }) as ServiceError, null);
-        return;
-      }
-      const ctxLog = log.child({ caller: caller.name });
-      try {
-        const started = process.hrtime.bigint();
-        const res = await fn(call.request, { caller, log: ctxLog, requestId });
-        ctxLog.debug({ durationMs: Number(process.hrtime.bigint() - started) / 1e6 }, 'call done');
+        const res = await fn(call.request, b.ctx);
+        b.ctx.log.debug({ durationMs: Number(process.hrtime.bigint() - started) / 1e6 }, 'call done');
         cb(null, res);
       } catch (e) {
-        cb(toServiceError(e, { log: ctxLog, requestId }) as ServiceError, null);
+        cb(toServiceError(e, b.ctx) as ServiceError, null);
       }
     })();
   };
@@ -83,21 +92,14 @@ export function serverStream<Req, Res>(
   fn: (call: ServerWritableStream<Req, Res>, ctx: CallContext) => Promise<void>,
 ) {
   return (call: ServerWritableStream<Req, Res>) => {
-    const requestId = randomUUID();
-    const log = base.child({ method, req: requestId, peer: call.getPeer() });
     void (async () => {
-      let caller: Caller;
+      const b = await begin(base, method, auth, call);
+      // grpc-js sends an 'error' event on a server stream as the call's status; destroy() would drop it silently.
+      if ('refusal' in b) return void call.emit('error', b.refusal);
       try {
-        caller = await auth(call.metadata);
-      } catch {
-        // grpc-js sends an 'error' event on a server stream as the call's status; destroy() would drop it silently.
-        call.emit('error', toServiceError(new OspError('UNAUTHENTICATED'), { log, requestId }));
-        return;
-      }
-      try {
-        await fn(call, { caller, log: log.child({ caller: caller.name }), requestId });
+        await fn(call, b.ctx);
       } catch (e) {
-        call.emit('error', toServiceError(e, { log, requestId }));
+        call.emit('error', toServiceError(e, b.ctx));
       }
     })();
   };
