@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HttpBootServer } from '../../server/pxe/http/server.js';
@@ -14,6 +15,7 @@ let url: string;
 const bootLog = new MemoryBootLog();
 const kernel = randomBytes(300_000);
 const CA = 'ab'.repeat(32);
+const BIG_BYTES = 4_000_000;
 
 async function curl(args: string[]): Promise<{ code: number; status: number; headers: Record<string, string>; body: string }> {
   const hdr = join(base, `h-${randomBytes(4).toString('hex')}`);
@@ -35,6 +37,7 @@ beforeAll(async () => {
   writeFileSync(join(base, 'http-private', 'secret'), 'secret');
   symlinkSync(join(base, 'http-private'), join(root, 'escape'));
   writeFileSync(join(root, 'ramdisk.kernel'), kernel);
+  writeFileSync(join(root, 'big.bin'), randomBytes(BIG_BYTES));
   writeFileSync(join(base, 'custom.initramfs'), 'initramfs-bytes');
   const directory = new MemoryDirectory([
     { uuid: 'u-inspect', name: 'inspect-me', provisionState: 'inspect wait', macs: ['52:54:00:00:00:01'] },
@@ -103,6 +106,23 @@ describe('artifacts', () => {
     // The fetch is logged once the server has finished sending, which may be just after curl exits.
     const fetch = await waitFor('kernel fetch in the boot log', () => bootLog.forMac('52:54:00:00:00:01').find((e) => e.event === 'GET /ramdisk.kernel'), 5_000, 20);
     expect(fetch).toMatchObject({ detail: { status: 200, bytes: kernel.length } });
+  });
+
+  it('logs each fetch even when the client resets the connection the moment the last byte arrives', async () => {
+    // A destroyed socket forgets its peer address; the server must have read it before streaming.
+    const fetches = 20;
+    for (let i = 0; i < fetches; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const c = connect(server.address().port, '127.0.0.1', () => c.write('GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n'));
+        let received = 0;
+        const timer = setTimeout(() => { c.destroy(); reject(new Error(`fetch ${i} stalled at ${received} bytes`)); }, 5_000);
+        c.on('data', (d) => { received += d.length; if (received >= BIG_BYTES) { clearTimeout(timer); c.resetAndDestroy(); resolve(); } });
+        c.on('error', (e) => { clearTimeout(timer); reject(e); });
+      });
+    }
+    const logged = () => bootLog.forMac('52:54:00:00:00:01').filter((e) => e.event === 'GET /big.bin').length;
+    await waitFor(`${fetches} logged fetches`, () => logged() >= fetches, 5_000, 20).catch(() => undefined);
+    expect(logged()).toBe(fetches);
   });
 
   it('answers byte ranges, suffix ranges, resumes and unsatisfiable ranges', async () => {

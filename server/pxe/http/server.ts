@@ -152,6 +152,8 @@ export class HttpBootServer {
       }
       throw e;
     }
+    // Read before streaming: once the client closes, a destroyed socket no longer reports its peer.
+    const client = req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '';
     let result;
     try {
       result = await serveFile(req, res, path, this.hasher);
@@ -162,7 +164,7 @@ export class HttpBootServer {
     this.count('artifacts_served');
     this.count('bytes_sent', result.bytesSent);
     if (result.ranged) this.count('range_requests');
-    const mac = this.config.macForAddress?.(req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '');
+    const mac = this.config.macForAddress?.(client);
     if (mac) this.bootLog.record({ mac, service: 'http', event: `GET ${url.pathname}`, detail: { status: result.status, bytes: result.bytesSent } });
   }
 }
