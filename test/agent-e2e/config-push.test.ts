@@ -40,7 +40,7 @@ describe('config push: real ospd, real osp-agent binary, TLS', () => {
 
   afterAll(async () => {
     await agent?.stop();
-    await ospd?.stop();
+    await ospd?.dispose();
   });
 
   it('renders the metadata with the right mode, runs configure.d, and acknowledges', async () => {

@@ -135,7 +135,7 @@ describe('AgentRunner', () => {
     });
     expect([runner.backoffMs(1), runner.backoffMs(2), runner.backoffMs(10)]).toEqual([50, 100, 1_000]);
     runner.start();
-    for (let i = 0; i < 100 && reported.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 500 && reported.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
     await runner.stop();
     expect(reported).toEqual(['failed', 'failed', 'succeeded']);
     expect(runsAtMs[1] - runsAtMs[0]).toBeGreaterThanOrEqual(45);

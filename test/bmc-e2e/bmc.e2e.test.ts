@@ -97,7 +97,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  await ospd?.stop();
+  await ospd?.dispose();
   await ipmi?.stop();
   await rf?.stop();
   await rfDying?.stop();
@@ -197,7 +197,7 @@ describe('BMC control through ospd and ospctl', () => {
     await ok(['node', 'power', 'off', 'rf-1', '--wait']);
     // Someone powers the machine on through the BMC itself, not through ospd.
     const posted = await readRedfish(rf, `${rf.systemPaths[0]}/Actions/ComputerSystem.Reset`, { ResetType: 'On' });
-    await until('simulator on', async () => ((await readRedfish(rf, rf.systemPaths[0])).PowerState === 'On' ? true : undefined), 5000)
+    await until('simulator on', async () => ((await readRedfish(rf, rf.systemPaths[0])).PowerState === 'On' ? true : undefined), 15_000)
       .catch((e) => { throw new Error(`${(e as Error).message}: reset answered ${JSON.stringify(posted)}`); });
     const ev = await until('out-of-band event', async () =>
       (await history('rf-1')).find((e) => e.type === 'power.changed_out_of_band' && e.data.to === 'on')).catch(async (e) => {

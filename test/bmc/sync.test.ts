@@ -52,7 +52,7 @@ describe('power-state sync over 200 simulated BMCs', () => {
     expect(first.failed).toBe(11);
     expect(first.changed).toBe(0);
     // The stuck BMC costs one slot for nodeTimeoutMs, not the sweep.
-    expect(first.durationMs).toBeLessThan(6000);
+    expect(first.durationMs).toBeLessThan(15_000);
     expect(store.nodes.get('rf-0')!.powerState).toBe('on');
     expect(store.nodes.get('fk-30')!.powerState).toBe('off');
     expect(store.nodes.get('operator-maint')!.powerState).toBeUndefined();

@@ -27,7 +27,7 @@ describe('ospd foundation (real ospd process, ospctl, TLS)', () => {
     await ospd.start();
   });
   afterAll(async () => {
-    await ospd.stop();
+    await ospd.dispose();
   });
 
   it('imports 10 nodes, lists them in enroll with masked passwords', async () => {
@@ -166,7 +166,7 @@ describe('ospd atomicity and bad input', () => {
     expect([0, count]).toContain(n);
     // The kill landed before the import answered, so the transaction was cut, not finished.
     if (cli.code !== 0) expect(n).toBe(0);
-    await ospd.stop();
+    await ospd.dispose();
   }, 180_000);
 
   it('rejects a bad node file whole, one line per problem', async () => {
@@ -192,7 +192,7 @@ describe('ospd atomicity and bad input', () => {
     expect(lines[3]).toBe('nodes[4] (no-addr): pm_addr: missing: expected the BMC address for pm_type redfish');
     const list = await ospd.ctl(['node', 'list', '-f', 'json']);
     expect(JSON.parse(list.stdout)).toEqual([]);
-    await ospd.stop();
+    await ospd.dispose();
   });
 
   it('bad configuration: one line naming the key, exit 2', async () => {
@@ -222,5 +222,6 @@ describe('ospd atomicity and bad input', () => {
     expect(h.stdout).toMatch(/node\s+register and manage bare-metal nodes/);
     const nh = await ospd.ctl(['node', '--help']);
     expect(nh.stdout).toMatch(/import \[options\] <file>\s+register nodes from a TripleO/);
+    await ospd.dispose();
   });
 });

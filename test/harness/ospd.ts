@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, closeSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, closeSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -39,11 +39,16 @@ export function runProgram(cmd: string, args: string[], opts: { env?: NodeJS.Pro
 export class OspdProcess {
   proc?: ChildProcess;
   readonly logFile: string;
+  readonly dataDir: string;
   port = 0;
   private exited?: Promise<number | null>;
 
+  private readonly ownsDataDir: boolean;
+
   /** wrap: a command prefix for ospd and ospctl, e.g. ['ip', 'netns', 'exec', NS] to run them in a test namespace. */
-  constructor(readonly dataDir = mkdtempSync(path.join(os.tmpdir(), 'ospd-test-')), readonly extraArgs: string[] = [], readonly wrap: string[] = []) {
+  constructor(dataDir?: string, readonly extraArgs: string[] = [], readonly wrap: string[] = []) {
+    this.ownsDataDir = dataDir === undefined;
+    this.dataDir = dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'ospd-test-'));
     this.logFile = path.join(path.dirname(this.dataDir), `${path.basename(this.dataDir)}.log`);
   }
 
@@ -101,6 +106,14 @@ export class OspdProcess {
     const code = await this.exited;
     clearTimeout(timer);
     return code ?? null;
+  }
+
+  /** Stops ospd, then removes the data dir and log when this harness made them (a caller's dir is the caller's). */
+  async dispose(): Promise<void> {
+    await this.stop();
+    if (!this.ownsDataDir) return;
+    rmSync(this.dataDir, { recursive: true, force: true });
+    rmSync(this.logFile, { force: true });
   }
 }
 

@@ -34,7 +34,7 @@ describe('inspection wired into ospd', () => {
 
   afterAll(async () => {
     machine.proc?.kill('SIGKILL');
-    await ospd.stop();
+    await ospd.dispose();
   });
 
   it('inspects a node end to end: inventory, derived properties, rule profile, powered off, manageable', async () => {

@@ -41,9 +41,8 @@ describe('ospctl rule and profile against a real ospd', () => {
   }, 60_000);
 
   afterAll(async () => {
-    await ospd.stop();
+    await ospd.dispose();
     rmSync(tmp, { recursive: true, force: true });
-    rmSync(ospd.dataDir, { recursive: true, force: true });
   });
 
   it('imports the TripleO profile rules and a storage rule, lists and shows them', async () => {

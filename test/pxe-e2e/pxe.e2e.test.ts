@@ -60,7 +60,7 @@ describe('PXE through ospd: DHCP in a namespace, HTTP boot script, TFTP, boot lo
 
   afterAll(async () => {
     for (const c of children) c.kill('SIGKILL');
-    await ospd?.stop();
+    await ospd?.dispose();
     for (const ns of [CLI, SRV]) {
       try { sh('ip', ['netns', 'del', ns]); } catch { /* already gone */ }
     }

@@ -132,7 +132,7 @@ describe('DHCP full mode', () => {
     const releasesBefore = server.status().counters.release ?? 0;
     c.kill('SIGUSR2'); // release
     await waitFor('RELEASE handled', () => (server.status().counters.release ?? 0) > releasesBefore, 10_000);
-    await waitFor('lease removed', () => server.status().leases === 0, 5_000);
+    await waitFor('lease removed', () => server.status().leases === 0, 15_000);
     expect(await leases.list()).toEqual([]);
     c.kill('SIGTERM');
     const events = bootLog.forMac(KNOWN_MAC).map((e) => e.event);
@@ -155,7 +155,7 @@ describe('DHCP full mode', () => {
     expect((await leases.list()).find((l) => l.mac === STATIC_MAC)?.ipv4Address).toBe(`${lan.prefix}.77`);
     const releasesBefore = server.status().counters.release ?? 0;
     await run('ip', ['netns', 'exec', m.ns, 'dhclient', '-r', '-lf', lf, '-pf', pf, '-sf', dhclientScript(log), m.ifName], { timeoutMs: 15_000 });
-    await waitFor('RELEASE handled', () => (server.status().counters.release ?? 0) > releasesBefore, 5_000);
+    await waitFor('RELEASE handled', () => (server.status().counters.release ?? 0) > releasesBefore, 15_000);
     expect((await leases.list()).some((l) => l.mac === STATIC_MAC)).toBe(false);
   });
 
@@ -184,10 +184,10 @@ describe('DHCP full mode', () => {
       }
     }
     await waitFor('good client bound', () => lines(log).find((l) => l.startsWith('bound')), 20_000);
-    await waitFor('udhcpc exit', () => c.exitCode !== null, 5_000);
+    await waitFor('udhcpc exit', () => c.exitCode !== null, 15_000);
     sender.close();
     const n = corpus(KNOWN_MAC).length * 3;
-    await waitFor('all corpus packets counted', () => (server.status().counters.dropped_malformed ?? 0) - before >= n, 5_000);
+    await waitFor('all corpus packets counted', () => (server.status().counters.dropped_malformed ?? 0) - before >= n, 15_000);
     expect((server.status().counters.dropped_malformed ?? 0) - before).toBe(n);
     expect(server.status().running).toBe(true);
   });
