@@ -4,7 +4,7 @@ import * as x509 from '@peculiar/x509';
 import { webcrypto, createHash, X509Certificate as NodeX509 } from 'node:crypto';
 import { isIP } from 'node:net';
 import path from 'node:path';
-import { readIfExists, writeFileAtomic } from './files.js';
+import { readIfExists, writeFileAtomic } from '../../common/files.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { readIfExists, writeFileAtomic } from './files.js';
+import { readIfExists, writeFileAtomic } from '../../common/files.js';
 
 const PREFIX = 'enc:v1:';
 const KEY_BYTES = 32;
