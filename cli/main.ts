@@ -6,6 +6,7 @@ import { nodeCommand } from './commands/node.js';
 import { telemetryCommands } from './commands/telemetry.js';
 import { profileCommand, ruleCommand } from './commands/rule.js';
 import { pxeCommand } from './commands/pxe.js';
+import { adminCommand } from './commands/admin.js';
 
 export const VERSION = '0.1.0';
 
@@ -29,6 +30,7 @@ export function program(): Command {
   root.addCommand(ruleCommand(ctx));
   root.addCommand(profileCommand(ctx));
   root.addCommand(pxeCommand(ctx));
+  root.addCommand(adminCommand(ctx));
   return root;
 }
 

@@ -8,7 +8,8 @@ import { Database } from './store/db.js';
 import { migrate } from './store/migrations.js';
 import { SecretBox } from './security/secrets.js';
 import { ensureServerTls } from './security/pki.js';
-import { ensureAdminCredentials } from './security/admin.js';
+import { ensureAdminCredentials, rotateAdminToken } from './security/admin.js';
+import { adminService } from './api/admin-service.js';
 import { NodeRegistry } from './nodes/registry.js';
 import { GrpcApi } from './api/server.js';
 import { adminAuthenticator } from './api/admin-auth.js';
@@ -110,6 +111,13 @@ export class Ospd {
         ruleService(inspectionRules, new InspectionPreview(this.db, inspectionRules), auth, apiLog),
         this.agentApi.service(),
         ...this.inspection.services(auth, apiLog),
+        adminService({
+          rotate: async () => {
+            const r = await rotateAdminToken(cfg.dataDir, this.clientUrl(), tls.caCertPem);
+            holder.hash = r.tokenHash;
+            return r;
+          },
+        }, auth, apiLog),
       ],
       log: apiLog,
     });
@@ -122,6 +130,7 @@ export class Ospd {
     });
     const admin = await ensureAdminCredentials(cfg.dataDir, this.clientUrl(), tls.caCertPem);
     holder.hash = admin.tokenHash;
+    if (admin.recovered) log.warn({ adminConfig: admin.file }, 'admin.yaml held a token newer than the stored hash (a rotation was cut short); that token is now the admin token');
     log.info({ dataDir: cfg.dataDir, adminConfig: admin.file, caSha256: tls.caSha256 }, 'ospd started');
   }
 

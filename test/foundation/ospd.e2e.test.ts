@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentials, Metadata, status } from '@grpc/grpc-js';
-import { readFileSync, readdirSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { NodeServiceClient } from '../../proto/gen/osp/v1/node.js';
@@ -129,6 +129,39 @@ describe('ospd foundation (real ospd process, ospctl, TLS)', () => {
     expect(out.names).toHaveLength(9);
     expect(out.names).toContain('node-0');
     expect(out.passwords).toEqual(Array(9).fill('******'));
+  });
+
+  it('rotates the admin token: the old one is refused at once, both configs carry the new one, and it survives a restart', async () => {
+    const before = ospd.admin();
+    // An operator's own copy of the config, with a comment that must survive the update.
+    const copy = path.join(work, 'operator.yaml');
+    writeFileSync(copy, `# my workstation\nserver: ${before.server}\nca: ${JSON.stringify(before.ca)}\ntoken: ${before.token}\n`, { mode: 0o644 });
+    const stale = writeAdmin(before);
+    const r = await ospd.ctl(['admin', 'rotate-token', '-f', 'json'], { env: { OSPCTL_CONFIG: copy } });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ config: copy, server_config: ospd.adminConfig });
+    const updated = readFileSync(copy, 'utf8');
+    expect(updated).toContain('# my workstation');
+    const token = /^token: (\S+)$/m.exec(updated)![1];
+    expect(token).not.toBe(before.token);
+    expect(statSync(copy).mode & 0o777).toBe(0o600);
+    expect(ospd.admin().token).toBe(token);
+    expect(statSync(ospd.adminConfig).mode & 0o777).toBe(0o600);
+
+    const refused = await ospd.ctl(['node', 'list'], { env: { OSPCTL_CONFIG: stale } });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/refused the admin token/);
+    expect((await ospd.ctl(['node', 'list', '-f', 'value', '-c', 'name'], { env: { OSPCTL_CONFIG: copy } })).code).toBe(0);
+    expect(ospd.log()).toContain('admin token rotated');
+    expect(ospd.log()).not.toContain(token);
+
+    expect(await ospd.stop()).toBe(0);
+    await ospd.start();
+    // The harness listens on port 0, so the restarted server is reached through its rewritten admin.yaml.
+    expect(ospd.admin().token).toBe(token);
+    expect((await ospd.ctl(['node', 'list'], { env: { OSPCTL_CONFIG: writeAdmin({ ...ospd.admin(), token: before.token }) } })).code).toBe(1);
+    expect((await ospd.ctl(['node', 'list'])).code).toBe(0);
   });
 
   it('keeps every node across a restart, and a SIGTERM exits 0', async () => {

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { SecretBox, isSecretKey } from '../../server/security/secrets.js';
 import { generateToken, hashToken, tokenMatches } from '../../server/security/tokens.js';
 import { ensureServerTls } from '../../server/security/pki.js';
+import { ensureAdminCredentials, rotateAdminToken } from '../../server/security/admin.js';
 
 const dir = () => mkdtempSync(path.join(os.tmpdir(), 'osp-sec-'));
 
@@ -47,5 +48,28 @@ describe('security primitives', () => {
     expect(cert.subjectAltName).toContain('IP Address:192.0.2.7');
     expect(cert.checkIssued(new X509Certificate(c.caCertPem))).toBe(true);
     expect(statSync(path.join(d, 'ca.key')).mode & 0o777).toBe(0o600);
+  });
+
+  it('adopts the token of a rotation cut between admin.yaml and the hash, and no other mismatched token', async () => {
+    const d = dir();
+    const first = await ensureAdminCredentials(d, '127.0.0.1:1', 'CA');
+    const adminYaml = path.join(d, 'admin.yaml');
+    const hashFile = path.join(d, 'admin-token.sha256');
+    // Cut short: admin.yaml rewritten with a new token, the hash still the old one.
+    const old = readFileSync(hashFile, 'utf8');
+    const rotated = await rotateAdminToken(d, '127.0.0.1:1', 'CA');
+    writeFileSync(hashFile, old);
+    utimesSync(hashFile, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    const again = await ensureAdminCredentials(d, '127.0.0.1:1', 'CA');
+    expect(again).toMatchObject({ tokenHash: rotated.tokenHash, recovered: true });
+    expect(again.tokenHash).not.toBe(first.tokenHash);
+    expect(readFileSync(hashFile, 'utf8').trim()).toBe(rotated.tokenHash);
+
+    // A hash newer than admin.yaml was not written by a rotation: admin.yaml's token is not trusted.
+    writeFileSync(adminYaml, readFileSync(adminYaml, 'utf8').replace(/token: .*/, 'token: ospa_planted'));
+    utimesSync(adminYaml, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
+    const kept = await ensureAdminCredentials(d, '127.0.0.1:1', 'CA');
+    expect(kept.tokenHash).toBe(rotated.tokenHash);
+    expect(kept.recovered).toBeUndefined();
   });
 });
