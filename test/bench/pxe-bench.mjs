@@ -7,6 +7,8 @@
 //    does not implement RFC 7440). Loopback only.
 //  - DHCP: DISCOVER→ACK 4-way exchange rate by perfdhcp (kea) against osp and
 //    dnsmasq, each on its own veth pair to a namespace created and removed here.
+//    osp runs twice: with in-memory stores, and with ospd's SQLite store (leases
+//    and boot log on disk, as in production), since dnsmasq writes its lease file.
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +17,10 @@ import { join } from 'node:path';
 import { TftpServer } from '../../dist/server/pxe/tftp/server.js';
 import { DhcpServer } from '../../dist/server/pxe/dhcp/server.js';
 import { MemoryBootLog, MemoryDirectory, MemoryLeaseStore } from '../../dist/server/pxe/memory.js';
+import { SqlitePxeStore } from '../../dist/server/store/pxe.js';
+import { Database } from '../../dist/server/store/db.js';
+import { migrate } from '../../dist/server/store/migrations.js';
+import { silentLogger } from '../../dist/common/logging.js';
 
 const SIZE_BYTES = 64 * 1024 * 1024;
 const DHCP_SECONDS = Number(process.env.PXE_BENCH_DHCP_SECONDS ?? 5);
@@ -108,13 +114,29 @@ async function dhcpBench() {
     sh('ip', '-n', nsClientDm, 'addr', 'add', '10.213.240.2/16', 'dev', c2If);
     sh('ip', '-n', nsClientDm, 'link', 'set', c2If, 'up');
 
-    osp = new DhcpServer({
+    const dhcpConfig = {
       mode: 'full', interfaceName: hostIf, discovery: true, range: { start: '10.213.1.0', end: '10.213.200.255' }, leaseTimeSec: 3600,
       boot: { tftpServer: '10.213.240.1', httpBaseUrl: 'http://10.213.240.1:8080' },
-    }, new MemoryDirectory(), new MemoryLeaseStore(), new MemoryBootLog());
+    };
+    osp = new DhcpServer(dhcpConfig, new MemoryDirectory(), new MemoryLeaseStore(), new MemoryBootLog());
     await osp.start();
     const ospRun = await run('ip', ['netns', 'exec', nsClientOsp, ...perf, '-l', c1If], (DHCP_SECONDS + 30) * 1000);
+    const ospMemoryCounters = osp.status().counters;
     await osp.stop();
+
+    const dbDir = mkdtempSync(join(tmpdir(), 'ospbench-db-'));
+    const db = await Database.open(join(dbDir, 'ospd.sqlite'), silentLogger());
+    await migrate(db, undefined, silentLogger());
+    const store = new SqlitePxeStore(db, silentLogger());
+    osp = new DhcpServer(dhcpConfig, store, store, store);
+    await osp.start();
+    const ospSqliteRun = await run('ip', ['netns', 'exec', nsClientOsp, ...perf, '-l', c1If], (DHCP_SECONDS + 30) * 1000);
+    const ospSqliteCounters = osp.status().counters;
+    await osp.stop();
+    await store.stop();
+    const leasesOnDisk = (await db.all('SELECT count(*) AS n FROM dhcp_leases'))[0].n;
+    await db.close();
+    rmSync(dbDir, { recursive: true, force: true });
 
     const dir = mkdtempSync(join(tmpdir(), 'ospbench-dm-'));
     dnsmasq = spawn('ip', ['netns', 'exec', nsDm, 'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--port=0', `--interface=${dmIf}`, '--bind-interfaces', '--no-ping',
@@ -122,7 +144,12 @@ async function dhcpBench() {
     await new Promise((r) => setTimeout(r, 500));
     const dmRun = await run('ip', ['netns', 'exec', nsClientDm, ...perf, '-l', c2If], (DHCP_SECONDS + 30) * 1000);
     rmSync(dir, { recursive: true, force: true });
-    return { client: `perfdhcp ${perf.slice(1).join(' ')}`, osp: { ...parsePerfdhcp(ospRun.out), counters: osp.status().counters }, dnsmasq: parsePerfdhcp(dmRun.out) };
+    return {
+      client: `perfdhcp ${perf.slice(1).join(' ')}`,
+      ospMemoryStore: { ...parsePerfdhcp(ospRun.out), counters: ospMemoryCounters },
+      ospSqliteStore: { ...parsePerfdhcp(ospSqliteRun.out), counters: ospSqliteCounters, leasesOnDisk },
+      dnsmasq: parsePerfdhcp(dmRun.out),
+    };
   } finally {
     if (dnsmasq) dnsmasq.kill('SIGTERM');
     if (osp) await osp.stop().catch(() => undefined);
