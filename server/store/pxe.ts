@@ -1,5 +1,5 @@
 import type { Logger } from '../../common/logging.js';
-import type { Database } from './db.js';
+import type { Database, Queryable } from './db.js';
 import { nodeStore } from './nodes.js';
 import type { BootLog, BootLogEntry, Lease, LeaseStore, PxeDirectory, PxeNode } from '../pxe/types.js';
 
@@ -15,6 +15,14 @@ export interface BootLogRow {
 /** How long boot steps are kept: long enough to explain last week's failed inspection. */
 export const BOOT_LOG_RETENTION_MS = 14 * 86_400_000;
 const PRUNE_EVERY_MS = 3_600_000;
+/** Writes per transaction at most, so one commit never holds the writer for long. */
+const MAX_BATCH = 500;
+
+interface Write {
+  apply: (tx: Queryable) => Promise<unknown>;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
 
 /**
  * The PXE services' view of the store: nodes by MAC (state decides what a
@@ -23,7 +31,8 @@ const PRUNE_EVERY_MS = 3_600_000;
  * write is logged, never thrown into the protocol path.
  */
 export class SqlitePxeStore implements PxeDirectory, LeaseStore, BootLog {
-  private pending: Promise<unknown> = Promise.resolve();
+  private queued: Write[] = [];
+  private flushing?: Promise<void>;
   private pruneTimer?: NodeJS.Timeout;
 
   constructor(private readonly db: Database, private readonly log: Logger) {}
@@ -36,7 +45,38 @@ export class SqlitePxeStore implements PxeDirectory, LeaseStore, BootLog {
 
   async stop(): Promise<void> {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
-    await this.pending;
+    await this.settled();
+  }
+
+  /**
+   * Group commit: lease and boot-log writes that arrive while a transaction
+   * runs go into the next one together. A lease still resolves only after
+   * its commit (the ACK follows the durable write), but a boot storm costs
+   * one commit per batch instead of one per packet.
+   */
+  private write(apply: Write['apply']): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queued.push({ apply, resolve, reject });
+      this.flushing ??= this.flush().finally(() => { this.flushing = undefined; });
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queued.length) {
+      const batch = this.queued.splice(0, MAX_BATCH);
+      try {
+        await this.db.transaction(async (tx) => { for (const w of batch) await w.apply(tx); });
+        for (const w of batch) w.resolve();
+      } catch {
+        // One failing write must not fail its neighbours: each is retried alone.
+        for (const w of batch) await this.db.transaction((tx) => w.apply(tx)).then(w.resolve, w.reject);
+      }
+    }
+  }
+
+  /** Resolves once every write queued so far is committed (or has failed). */
+  private async settled(): Promise<void> {
+    for (let i = 0; i < 1000 && this.flushing; i++) await this.flushing;
   }
 
   async findByMac(mac: string): Promise<PxeNode | null> {
@@ -50,8 +90,8 @@ export class SqlitePxeStore implements PxeDirectory, LeaseStore, BootLog {
     return rows.map((r) => ({ mac: r.mac, ipv4Address: r.ipv4_address, expiresAtMs: r.expires_at_ms, hostname: r.hostname ?? undefined, state: 'bound' }));
   }
 
-  async put(l: Lease): Promise<void> {
-    await this.db.transaction(async (tx) => {
+  put(l: Lease): Promise<void> {
+    return this.write(async (tx) => {
       // An address moves to a new MAC only after the old lease is gone (the pool decides that).
       await tx.run('DELETE FROM dhcp_leases WHERE ipv4_address = ? AND mac <> ?', [l.ipv4Address, l.mac]);
       await tx.run(`INSERT INTO dhcp_leases (mac, ipv4_address, expires_at_ms, hostname, state) VALUES (?,?,?,?,?)
@@ -60,22 +100,21 @@ export class SqlitePxeStore implements PxeDirectory, LeaseStore, BootLog {
     });
   }
 
-  async remove(mac: string): Promise<void> {
-    await this.db.run('DELETE FROM dhcp_leases WHERE mac = ?', [mac]);
+  remove(mac: string): Promise<void> {
+    return this.write((tx) => tx.run('DELETE FROM dhcp_leases WHERE mac = ?', [mac]));
   }
 
   record(e: BootLogEntry): void {
     const time = new Date().toISOString();
-    this.pending = this.pending
-      .then(() => this.db.run('INSERT INTO boot_log (mac, time, service, event, detail) VALUES (?,?,?,?,?)',
-        [e.mac, time, e.service, e.event, JSON.stringify(e.detail ?? {})]))
+    this.write((tx) => tx.run('INSERT INTO boot_log (mac, time, service, event, detail) VALUES (?,?,?,?,?)',
+      [e.mac, time, e.service, e.event, JSON.stringify(e.detail ?? {})]))
       .catch((err) => this.log.warn({ err, mac: e.mac }, 'boot log write failed'));
   }
 
   /** Newest first, for every MAC given. */
   async bootLog(macs: string[], limit = 200): Promise<BootLogRow[]> {
     if (macs.length === 0) return [];
-    await this.pending;
+    await this.settled();
     const rows = await this.db.all<{ id: number; mac: string; time: string; service: string; event: string; detail: string }>(
       `SELECT * FROM boot_log WHERE mac IN (${macs.map(() => '?').join(',')}) ORDER BY id DESC LIMIT ?`, [...macs, limit]);
     return rows.map((r) => ({ ...r, detail: JSON.parse(r.detail) }));
