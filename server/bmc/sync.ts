@@ -132,6 +132,12 @@ export class PowerSync {
       await this.onFailure(node, e);
       return 'failed';
     }
+    // A BMC mid-transition (Redfish PoweringOn/PoweringOff) says nothing about where the
+    // machine ends up: recording it would turn one out-of-band change into two half-changes.
+    if (state === 'unknown') {
+      this.log.debug({ node: node.uuid }, 'BMC reports a transitional power state; reading again next sweep');
+      return 'same';
+    }
     const stored = await this.store.recordPowerState(node.uuid, state);
     const before = stored === undefined ? node.powerState : stored ?? undefined;
     if (node.maintenance && node.fault === POWER_FAILURE_FAULT) {

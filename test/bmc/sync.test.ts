@@ -82,6 +82,24 @@ describe('power-state sync over 200 simulated BMCs', () => {
     expect(store.nodes.get('fk-12')!.consecutiveFailures).toBe(0);
   });
 
+  it('a BMC caught mid-transition changes nothing; the settled state is recorded once', async () => {
+    const sim = sims[SIM_COUNT - 1];
+    const path = sim.systemPaths[0];
+    const store = new MemoryPowerSyncStore();
+    store.add({ uuid: 'rf-t', driver: 'redfish', driverInfo: { address: '127.0.0.1', port: sim.port, username: 'admin', password: 'sync-pw', verify_ca: false } });
+    const sync = new PowerSync(store, registry, store, { concurrency: 1, jitterMs: 0 });
+    sim.setPowerState(path, 'Off');
+    await sync.sweep();
+    expect(store.nodes.get('rf-t')!.powerState).toBe('off');
+    // Someone pressed the button: the BMC reports PoweringOn before On.
+    sim.getSystem(path).PowerState = 'PoweringOn';
+    expect((await sync.sweep()).changed).toBe(0);
+    expect(store.nodes.get('rf-t')!.powerState).toBe('off');
+    sim.setPowerState(path, 'On');
+    expect((await sync.sweep()).changed).toBe(1);
+    expect(store.events.filter((e) => e.type === 'power.changed_out_of_band')).toEqual([{ type: 'power.changed_out_of_band', uuid: 'rf-t', from: 'off', to: 'on' }]);
+  });
+
   it('runs periodically between start() and stop()', async () => {
     const store = new MemoryPowerSyncStore();
     store.add({ uuid: 'a', driver: 'fake', driverInfo: { address: 'loop-a' } });
