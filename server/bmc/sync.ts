@@ -97,6 +97,11 @@ export class PowerSync {
     this.timer = setTimeout(() => {
       this.running = this.sweep();
       void this.running
+        .then((r) => {
+          // One line a sweep: at info when something happened, so a quiet fleet stays quiet.
+          if (r.changed > 0 || r.failed > 0) this.log.info(r, 'power sync sweep');
+          else this.log.debug(r, 'power sync sweep');
+        })
         .catch((e) => this.log.error({ err: e }, 'power sync sweep failed'))
         .finally(() => { this.running = undefined; this.schedule(); });
     }, this.o.intervalMs);

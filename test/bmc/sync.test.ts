@@ -7,6 +7,7 @@ import { DriverRegistry } from '../../server/bmc/registry.js';
 import { PowerSync, POWER_FAILURE_FAULT } from '../../server/bmc/sync.js';
 import { MemoryPowerSyncStore } from '../../server/bmc/sync-memory-store.js';
 import { FIXTURES } from '../harness/fixtures.js';
+import { createLogger } from '../../common/logging.js';
 
 const MOCKUP = `${FIXTURES}/redfish/public-catfish`;
 const SIM_COUNT = 40;
@@ -103,7 +104,9 @@ describe('power-state sync over 200 simulated BMCs', () => {
   it('runs periodically between start() and stop()', async () => {
     const store = new MemoryPowerSyncStore();
     store.add({ uuid: 'a', driver: 'fake', driverInfo: { address: 'loop-a' } });
-    const sync = new PowerSync(store, registry, store, { intervalMs: 30, jitterMs: 0 });
+    const lines: string[] = [];
+    const log = createLogger({ name: 'sync-test', level: 'info', destination: { write: (l: string) => { lines.push(l); } } });
+    const sync = new PowerSync(store, registry, store, { intervalMs: 30, jitterMs: 0 }, log);
     sync.start();
     fake.setOutOfBand('loop-a', 'off');
     await new Promise((r) => setTimeout(r, 100));
@@ -111,6 +114,11 @@ describe('power-state sync over 200 simulated BMCs', () => {
     for (let i = 0; i < 50 && store.events.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     await sync.stop();
     expect(store.events).toContainEqual({ type: 'power.changed_out_of_band', uuid: 'a', from: 'off', to: 'on' });
+    // Quiet sweeps stay at debug; the one that saw the change is one info line with the counts.
+    const sweeps = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'power sync sweep');
+    expect(sweeps.length).toBeGreaterThanOrEqual(1);
+    expect(sweeps.every((l) => l.changed > 0 || l.failed > 0)).toBe(true);
+    expect(sweeps.at(-1)).toMatchObject({ level: 30, nodes: 1, changed: 1, failed: 0 });
     const before = fake.calls;
     await new Promise((r) => setTimeout(r, 100));
     expect(fake.calls).toBe(before);
