@@ -8,6 +8,9 @@ const RULE_COLUMNS: Column<InspectionRule>[] = [
   { key: 'uuid', label: 'UUID', get: (r) => r.uuid },
   { key: 'description', label: 'Description', get: (r) => r.description },
   { key: 'scope', label: 'Scope', get: (r) => r.scope },
+  { key: 'format', label: 'Format', get: (r) => r.format },
+  { key: 'priority', label: 'Priority', get: (r) => r.priority },
+  { key: 'sensitive', label: 'Sensitive', get: (r) => r.sensitive },
   { key: 'conditions', label: 'Conditions', get: (r) => r.conditionCount },
   { key: 'actions', label: 'Actions', get: (r) => r.actionCount },
 ];
@@ -18,6 +21,7 @@ const PREVIEW_COLUMNS: Column<RulePreview>[] = [
   { key: 'state', label: 'State', get: (p) => p.provisionState },
   { key: 'matched_rules', label: 'Matched Rules', get: (p) => p.matchedRules },
   { key: 'changes', label: 'Would Change', get: (p) => p.changes.join('; ') },
+  { key: 'logs', label: 'Would Log', get: (p) => p.logs.join('; ') },
   { key: 'failure', label: 'Would Fail', get: (p) => p.failure },
 ];
 
@@ -36,10 +40,26 @@ function client(ctx: Ctx) {
   };
 }
 
-/** `ospctl rule …`: inspection rules in ironic-inspector's JSON format. */
+/** `rule show` of an Ironic-format rule: Ironic's own keys, so `-f json` reads like Ironic's answer. */
+function ironicShowColumns(body: Record<string, unknown>, format: string): Column<InspectionRule>[] {
+  const steps = (k: string) => (format === 'table' ? (body[k] as unknown[]).map((x) => JSON.stringify(x)) : body[k]);
+  return [
+    { key: 'uuid', label: 'UUID', get: (x) => x.uuid },
+    { key: 'description', label: 'Description', get: (x) => x.description },
+    ...(format === 'table' ? [{ key: 'format', label: 'Format', get: (x: InspectionRule) => x.format }] : []),
+    { key: 'priority', label: 'Priority', get: (x) => x.priority },
+    { key: 'phase', label: 'Phase', get: (x) => x.phase },
+    { key: 'sensitive', label: 'Sensitive', get: (x) => x.sensitive },
+    { key: 'conditions', label: 'Conditions', get: () => steps('conditions') },
+    { key: 'actions', label: 'Actions', get: () => steps('actions') },
+    { key: 'created_at', label: 'Created At', get: (x) => x.createdAt },
+  ];
+}
+
+/** `ospctl rule …`: inspection rules in ironic-inspector's v1 format or Ironic's newer one. */
 export function ruleCommand(ctx: Ctx): Command {
   const connect = client(ctx);
-  const rule = new Command('rule').description('inspection rules (ironic-inspector v1 JSON/YAML): conditions on the inventory, actions on the node');
+  const rule = new Command('rule').description("inspection rules (ironic-inspector v1 or Ironic's inspection-rule format, JSON/YAML): conditions on the inventory, actions on the node");
 
   withOutput(rule.command('import').description('add rules from a JSON or YAML file (one rule or a list); all or nothing'))
     .argument('<file>', 'rules file')
@@ -66,8 +86,12 @@ export function ruleCommand(ctx: Ctx): Command {
       const { c, rules } = await connect();
       const r = await c.call(rules, rules.getRule, { uuid });
       const body = JSON.parse(r.ruleJson) as { conditions: unknown[]; actions: unknown[] };
+      if (r.format === 'ironic') {
+        ctx.out(renderOne(r, ironicShowColumns(body, o.format), o.format, o.column));
+        return;
+      }
       ctx.out(renderOne(r, [
-        ...RULE_COLUMNS.filter((col) => col.key !== 'conditions' && col.key !== 'actions'),
+        ...RULE_COLUMNS.filter((col) => !['conditions', 'actions', 'priority', 'sensitive'].includes(col.key)),
         { key: 'created_at', label: 'Created At', get: (x) => x.createdAt },
         { key: 'conditions', label: 'Conditions', get: () => (o.format === 'table' ? body.conditions.map((x) => JSON.stringify(x)) : body.conditions) },
         { key: 'actions', label: 'Actions', get: () => (o.format === 'table' ? body.actions.map((x) => JSON.stringify(x)) : body.actions) },

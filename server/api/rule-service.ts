@@ -2,15 +2,19 @@ import type { Logger } from '../../common/logging.js';
 import { RuleServiceService, type InspectionRule, type RuleServiceServer } from '../../proto/gen/osp/v1/rules.js';
 import type { RuleStore, StoredRule } from '../inspection/rule-store.js';
 import type { InspectionPreview } from '../inspection/preview.js';
+import { ironicJson } from '../inspection/rules/ironic-format.js';
+import { isIronicRule } from '../inspection/rules/types.js';
 import { parseRuleDocument } from '../inspection/rules/validate.js';
 import { unary, type Authenticator } from './call.js';
 
+/** rule_json is the rule in the format it was written in, so it can be shown back that way. */
 function toProto(r: StoredRule): InspectionRule {
-  const { createdAt, ...rule } = r;
-  return {
-    uuid: r.uuid, description: r.description, scope: r.scope, createdAt,
-    ruleJson: JSON.stringify(rule), conditionCount: r.conditions.length, actionCount: r.actions.length,
-  };
+  const common = { uuid: r.uuid, description: r.description, createdAt: r.createdAt, conditionCount: r.conditions.length, actionCount: r.actions.length };
+  if (isIronicRule(r)) {
+    return { ...common, scope: '', ruleJson: JSON.stringify(ironicJson(r)), format: 'ironic', priority: r.priority, sensitive: r.sensitive, phase: r.phase };
+  }
+  const { createdAt: _c, ...rule } = r;
+  return { ...common, scope: r.scope, ruleJson: JSON.stringify(rule), format: 'inspector', priority: 0, sensitive: false, phase: '' };
 }
 
 /** RuleService: inspection rules, their dry run, and the profiles they assign. */
@@ -36,7 +40,7 @@ export function ruleService(rules: RuleStore, preview: InspectionPreview, auth: 
       return {
         nodes: nodes.map((p) => ({
           nodeUuid: p.node.uuid, nodeName: p.node.name, provisionState: p.node.provisionState,
-          matchedRules: p.matched, changes: p.described, failure: p.failure ?? '',
+          matchedRules: p.matched, changes: p.described, logs: p.logs, failure: p.failure ?? '',
         })),
       };
     }),

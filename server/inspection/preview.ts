@@ -2,7 +2,7 @@ import type { NodeRecord } from '../nodes/model.js';
 import type { Database } from '../store/db.js';
 import { nodeStore } from '../store/nodes.js';
 import { deriveProperties } from './derive.js';
-import { describeChange, evaluateRules } from './rules/engine.js';
+import { describeChange, describeLog, evaluateRules } from './rules/engine.js';
 import type { Rule, RuleChange } from './rules/types.js';
 
 /** One node's dry run: what the rules would do, nothing changed. */
@@ -12,6 +12,8 @@ export interface NodePreview {
   changes: RuleChange[];
   /** Human-readable lines, secrets masked. */
   described: string[];
+  /** What Ironic-format `log` actions would write, "<level>: <message>"; masked for sensitive rules. */
+  logs: string[];
   failure?: string;
 }
 
@@ -83,7 +85,7 @@ export class InspectionPreview {
       const facts = inv.get(node.uuid);
       if (!facts) continue;
       const e = evaluateRules(rules, { inventory: facts, node: prospective(node, facts) });
-      out.push({ node, matched: e.matched, changes: e.changes, described: e.changes.map(describeChange), failure: e.failure });
+      out.push({ node, matched: e.matched, changes: e.changes, described: e.changes.map(describeChange), logs: (e.logs ?? []).map(describeLog), failure: e.failure });
     }
     return out;
   }

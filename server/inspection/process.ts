@@ -5,8 +5,8 @@ import type { Database } from '../store/db.js';
 import { nodeStore } from '../store/nodes.js';
 import { deriveProperties, type DerivedProperties } from './derive.js';
 import { HintError } from './root-device.js';
-import { applyRuleChanges, evaluateRules } from './rules/engine.js';
-import type { Rule, RuleChange } from './rules/types.js';
+import { applyRuleChanges, describeLog, evaluateRules } from './rules/engine.js';
+import type { Rule, RuleChange, RuleLog } from './rules/types.js';
 
 /** What processInventory needs; NodeRegistry and RuleStore fit as they are. */
 export interface ProcessDeps {
@@ -31,6 +31,7 @@ export interface ProcessResult {
 }
 
 const ACTOR = 'inspection';
+const LOG_CALL: Record<RuleLog['level'], 'debug' | 'info' | 'warn' | 'error'> = { debug: 'debug', info: 'info', warning: 'warn', error: 'error', critical: 'error' };
 
 function propertyOps(d: DerivedProperties): PatchOp[] {
   const ops: PatchOp[] = [];
@@ -49,8 +50,11 @@ function propertyOps(d: DerivedProperties): PatchOp[] {
  */
 export async function processInventory(deps: ProcessDeps, nodeUuid: string, inventory: Record<string, unknown>): Promise<ProcessResult> {
   const node = await deps.registry.get(nodeUuid);
-  const fail = async (failure: string, partial: Partial<ProcessResult> = {}): Promise<ProcessResult> => {
-    await nodeStore.appendEvent(deps.db, { nodeUuid: node.uuid, type: 'inspection', actor: ACTOR, message: `inspection processing failed: ${failure}`, data: { matchedRules: partial.matchedRules ?? [] } });
+  const fail = async (failure: string, partial: Partial<ProcessResult> = {}, ruleLogs: string[] = []): Promise<ProcessResult> => {
+    await nodeStore.appendEvent(deps.db, {
+      nodeUuid: node.uuid, type: 'inspection', actor: ACTOR, message: `inspection processing failed: ${failure}`,
+      data: { matchedRules: partial.matchedRules ?? [], ...(ruleLogs.length ? { ruleLogs } : {}) },
+    });
     deps.log.warn({ node: node.name, failure }, 'inspection processing failed');
     return { properties: {}, ports: [], matchedRules: [], changes: [], ...partial, failure, node };
   };
@@ -73,7 +77,10 @@ export async function processInventory(deps: ProcessDeps, nodeUuid: string, inve
     properties: { ...node.properties, ...Object.fromEntries(Object.entries(properties).filter(([, v]) => v !== undefined)) },
   };
   const evaluation = evaluateRules(await deps.rules.list(), { inventory, node: withDerived });
-  if (evaluation.failure) return fail(evaluation.failure, { properties, matchedRules: evaluation.matched, changes: evaluation.changes });
+  // Ironic's log action writes to the server log; sensitive rules' messages arrive masked.
+  for (const l of evaluation.logs ?? []) deps.log[LOG_CALL[l.level]]({ node: node.name, rule: l.rule }, l.message);
+  const ruleLogs = (evaluation.logs ?? []).map(describeLog);
+  if (evaluation.failure) return fail(evaluation.failure, { properties, matchedRules: evaluation.matched, changes: evaluation.changes }, ruleLogs);
 
   const ops = [...propertyOps(derived), ...(ports.length ? [{ op: 'add', path: '/ports', value: ports.join(',') }] : []), ...applyRuleChanges(evaluation.changes)];
   let updated = node;
@@ -81,7 +88,7 @@ export async function processInventory(deps: ProcessDeps, nodeUuid: string, inve
     try {
       updated = await deps.registry.update(node.uuid, ops, ACTOR);
     } catch (e) {
-      return fail(`the node refused the inspection results: ${(e as Error).message}`, { properties, matchedRules: evaluation.matched, changes: evaluation.changes });
+      return fail(`the node refused the inspection results: ${(e as Error).message}`, { properties, matchedRules: evaluation.matched, changes: evaluation.changes }, ruleLogs);
     }
   }
   const summary = [
@@ -91,7 +98,7 @@ export async function processInventory(deps: ProcessDeps, nodeUuid: string, inve
   ].join('; ');
   await nodeStore.appendEvent(deps.db, {
     nodeUuid: node.uuid, type: 'inspection', actor: ACTOR, message: `inspection processed: ${summary}`,
-    data: { properties, ports, skippedPorts: skipped, matchedRules: evaluation.matched, notes: derived.notes },
+    data: { properties, ports, skippedPorts: skipped, matchedRules: evaluation.matched, notes: derived.notes, ...(ruleLogs.length ? { ruleLogs } : {}) },
   });
   deps.log.info({ node: node.name, matched: evaluation.matched.length, ports: ports.length }, 'inventory processed');
   return { properties, ports, matchedRules: evaluation.matched, changes: evaluation.changes, node: updated };

@@ -1,13 +1,28 @@
 import { OspError } from '../../common/errors.js';
 import type { Database } from '../store/db.js';
 import { MASK, SecretBox, isSecretKey } from '../security/secrets.js';
-import type { Action, Rule } from './rules/types.js';
+import { runOrder } from './rules/engine.js';
+import { hasSecretValues, maskIronicRule } from './rules/ironic-format.js';
+import { isIronicRule, type Action, type InspectorRule, type IronicRule, type IronicStep, type Rule } from './rules/types.js';
 
 interface RuleRow { uuid: string; position: number; description: string; scope: string; body: string; created_at: string }
 
-export interface StoredRule extends Rule {
-  createdAt: string;
+/**
+ * `body` of an Ironic-format rule; the rule-level columns (uuid, description,
+ * scope = '') are shared with inspector rules, so no migration was needed.
+ * `sealedActions` replaces `actions` when they hold values to keep secret.
+ */
+interface IronicBody {
+  format: 'ironic';
+  priority: number;
+  phase: 'main';
+  sensitive: boolean;
+  conditions: IronicStep[];
+  actions?: IronicStep[];
+  sealedActions?: string;
 }
+
+export type StoredRule = Rule & { createdAt: string };
 
 export interface RuleImportResult {
   created: StoredRule[];
@@ -19,7 +34,9 @@ function secretAction(a: Action): boolean {
 }
 
 function sameRule(a: Rule, b: Rule): boolean {
-  const norm = (r: Rule) => JSON.stringify({ d: r.description, s: r.scope, c: r.conditions, a: r.actions });
+  const norm = (r: Rule) => (isIronicRule(r)
+    ? JSON.stringify({ f: r.format, d: r.description, p: r.priority, ph: r.phase, se: r.sensitive, c: r.conditions, a: r.actions })
+    : JSON.stringify({ d: r.description, s: r.scope, c: r.conditions, a: r.actions }));
   return norm(a) === norm(b);
 }
 
@@ -31,19 +48,38 @@ export class RuleStore {
   ) {}
 
   private fromRow(r: RuleRow): StoredRule {
-    const body = JSON.parse(r.body) as Pick<Rule, 'conditions' | 'actions'>;
+    const parsed = JSON.parse(r.body) as Pick<InspectorRule, 'conditions' | 'actions'> | IronicBody;
+    if ('format' in parsed && parsed.format === 'ironic') {
+      const actions = parsed.sealedActions ? (JSON.parse(this.secrets.decrypt(parsed.sealedActions)) as IronicStep[]) : parsed.actions ?? [];
+      return {
+        format: 'ironic', uuid: r.uuid, description: r.description, priority: parsed.priority, phase: parsed.phase, sensitive: parsed.sensitive,
+        conditions: parsed.conditions, actions, createdAt: r.created_at,
+      };
+    }
+    const body = parsed as Pick<InspectorRule, 'conditions' | 'actions'>;
     const actions = body.actions.map((a) => (a.action === 'set-attribute' && typeof a.value === 'string' && SecretBox.isSealed(a.value) ? { ...a, value: this.secrets.decrypt(a.value) } : a));
     return { uuid: r.uuid, description: r.description, scope: r.scope, conditions: body.conditions, actions, createdAt: r.created_at };
   }
 
-  /** A copy safe to show: secret attribute values replaced by the mask. */
+  /** A copy safe to show: secret attribute values, and every action value of a sensitive rule, replaced by the mask. */
   present(r: StoredRule): StoredRule {
+    if (isIronicRule(r)) return { ...maskIronicRule(r), createdAt: r.createdAt };
     return { ...r, actions: r.actions.map((a) => (secretAction(a) ? { ...a, value: MASK } : a)) };
   }
 
-  /** Every rule in the order they run. */
+  /** Every rule in the order they run (priority, then import order). */
   async list(): Promise<StoredRule[]> {
-    return (await this.db.all<RuleRow>('SELECT * FROM inspection_rules ORDER BY position')).map((r) => this.fromRow(r));
+    return runOrder((await this.db.all<RuleRow>('SELECT * FROM inspection_rules ORDER BY position')).map((r) => this.fromRow(r)));
+  }
+
+  private body(rule: Rule): string {
+    if (!isIronicRule(rule)) {
+      const actions = rule.actions.map((a) => (secretAction(a) && a.action === 'set-attribute' ? { ...a, value: this.secrets.encrypt(a.value as string) } : a));
+      return JSON.stringify({ conditions: rule.conditions, actions });
+    }
+    const { format, priority, phase, sensitive, conditions, actions }: IronicRule = rule;
+    const sealed = hasSecretValues(rule) ? { sealedActions: this.secrets.encrypt(JSON.stringify(actions)) } : { actions };
+    return JSON.stringify({ format, priority, phase, sensitive, conditions, ...sealed } satisfies IronicBody);
   }
 
   async get(uuid: string): Promise<StoredRule> {
@@ -72,9 +108,8 @@ export class RuleStore {
           else clashes.push(`rules[${i}].uuid: ${JSON.stringify(rule.uuid)}: expected a uuid not already used by a different stored rule (delete it first)`);
           continue;
         }
-        const actions = rule.actions.map((a) => (secretAction(a) && a.action === 'set-attribute' ? { ...a, value: this.secrets.encrypt(a.value as string) } : a));
         await tx.run('INSERT INTO inspection_rules (uuid, position, description, scope, body, created_at) VALUES (?, ?, ?, ?, ?, ?)', [
-          rule.uuid, position++, rule.description, rule.scope, JSON.stringify({ conditions: rule.conditions, actions }), now,
+          rule.uuid, position++, rule.description, isIronicRule(rule) ? '' : rule.scope, this.body(rule), now,
         ]);
         res.created.push({ ...rule, createdAt: now });
       }

@@ -63,13 +63,7 @@ describe('the fixture rule files', () => {
   it('a rule listing without conditions/actions is refused naming the missing actions', () => {
     expect(refusal(() => load('inspector-api-v1-get-rules-response.json'))).toContain('rules[0].actions: missing: expected a non-empty list of actions');
   });
-
-  it.each(['ironic-inspection-rule-create-request.json', 'ironic-inspection-rule-detail-response.json', 'ironic-inspection-rules.yaml.sample'])(
-    "%s (Ironic's newer format) is refused with that reason",
-    (f) => {
-      expect(refusal(() => load(f))).toMatch(/Ironic's newer inspection-rule format is not supported/);
-    },
-  );
+  // Ironic's newer format is accepted now: ironic-format.test.ts.
 });
 
 describe('bad rules are refused naming the field, the value and what was expected', () => {

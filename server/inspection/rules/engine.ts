@@ -4,8 +4,9 @@ import { describeProblem, validateNode } from '../../nodes/validate.js';
 import { MASK, isSecretKey } from '../../security/secrets.js';
 import { introspectionData } from '../derive.js';
 import { parseField, renderTemplate, resolvePath } from './fields.js';
+import { evaluateIronicRule, ironicData, scalar } from './ironic-engine.js';
 import { checkOp } from './operators.js';
-import type { Condition, Evaluation, Rule, RuleChange } from './types.js';
+import { isIronicRule, type Condition, type Evaluation, type InspectorRule, type Rule, type RuleChange, type RuleLog } from './types.js';
 
 /**
  * osp nodes have no trait list yet; a trait is kept as the capability
@@ -53,13 +54,8 @@ function conditionHolds(c: Condition, data: Record<string, unknown>, node: Recor
   return c.multiple === 'all' ? values.every(hit) : values.some(hit);
 }
 
-function scalar(v: unknown): string | null {
-  if (v === null || v === undefined) return null;
-  return typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
-}
-
 /** The changes one matched rule makes; templates rendered against the data. */
-function changesOf(rule: Rule, data: Record<string, unknown>): { changes: RuleChange[]; failure?: string } {
+function changesOf(rule: InspectorRule, data: Record<string, unknown>): { changes: RuleChange[]; failure?: string } {
   const changes: RuleChange[] = [];
   const render = (v: unknown) => (typeof v === 'string' ? renderTemplate(v, { data }) : scalar(v));
   for (const [i, a] of rule.actions.entries()) {
@@ -114,33 +110,73 @@ function simulate(node: NodeRecord, ops: PatchOp[]): NodeRecord {
 }
 
 /**
- * Runs the rules in order, as inspector does: each matched rule's changes
- * are visible to the `node://` conditions of the rules after it. Stops at
- * the first `fail`. Pure: the node passed in is not modified.
+ * The order rules run in: Ironic's, higher priority first. Inspector v1
+ * rules have no priority and count as 0 (Ironic's default), so a store of
+ * v1 rules runs in import order as before, Ironic rules with a priority run
+ * ahead of them, and equal priorities keep import order.
+ */
+export function runOrder<T extends Rule>(rules: T[]): T[] {
+  const prio = (r: Rule) => (isIronicRule(r) ? r.priority : 0);
+  return rules.map((r, i) => ({ r, i })).sort((a, b) => prio(b.r) - prio(a.r) || a.i - b.i).map((x) => x.r);
+}
+
+/** A failure text with a sensitive rule's values taken out. */
+function hide(text: string, secrets: string[]): string {
+  return secrets.reduce((t, s) => t.split(s).join(MASK), text);
+}
+
+/**
+ * Runs the rules in run order, as inspector and Ironic do: each matched
+ * rule's changes are visible to the `node://` conditions (and `{node…}`
+ * templates) of the rules after it. Stops at the first `fail`. Pure: the
+ * node passed in is not modified.
  */
 export function evaluateRules(rules: Rule[], input: RuleInput): Evaluation {
   const data = introspectionData(input.inventory, input.node.rootDevice);
+  const ironic = ironicData(input.inventory, data, input.node);
   let node = input.node;
   const matched: string[] = [];
   const changes: RuleChange[] = [];
-  for (const rule of rules) {
-    if (rule.scope && node.capabilities.inspection_scope !== rule.scope) continue;
-    const view = nodeView(node);
-    if (!rule.conditions.every((c) => conditionHolds(c, data, view))) continue;
+  const logs: RuleLog[] = [];
+  const secrets: string[] = [];
+  const done = (failure?: string): Evaluation => ({
+    matched, changes, ...(failure !== undefined ? { failure: hide(failure, secrets) } : {}), ...(logs.length ? { logs } : {}),
+  });
+  for (const rule of runOrder(rules)) {
+    let r: { changes: RuleChange[]; failure?: string };
+    if (isIronicRule(rule)) {
+      const o = evaluateIronicRule(rule, { ...ironic, node: { ...nodeView(node), auto_discovered: ironic.plugin_data.auto_discovered } }, logs);
+      if (!o.matched) {
+        if (o.failure) return done(o.failure);
+        continue;
+      }
+      r = o;
+    } else {
+      if (rule.scope && node.capabilities.inspection_scope !== rule.scope) continue;
+      const view = nodeView(node);
+      if (!rule.conditions.every((c) => conditionHolds(c, data, view))) continue;
+      r = changesOf(rule, data);
+    }
     matched.push(rule.uuid);
-    const r = changesOf(rule, data);
     changes.push(...r.changes);
-    if (r.failure) return { matched, changes, failure: r.failure };
+    for (const c of r.changes) if (c.sensitive && 'value' in c && c.value && c.value.length >= 3) secrets.push(c.value);
+    secrets.sort((a, b) => b.length - a.length);
+    if (r.failure) return done(r.failure);
     if (r.changes.length === 0) continue;
     try {
       node = simulate(node, applyRuleChanges(r.changes));
     } catch (e) {
-      return { matched, changes, failure: `rule ${rule.uuid}: ${(e as Error).message}` };
+      return done(`rule ${rule.uuid}: ${(e as Error).message}`);
     }
   }
   const problems = validateNode(node).map(describeProblem);
-  if (problems.length) return { matched, changes, failure: `the rules' changes would make the node invalid: ${problems.join('; ')}` };
-  return { matched, changes };
+  if (problems.length) return done(`the rules' changes would make the node invalid: ${problems.join('; ')}`);
+  return done();
+}
+
+/** A log line for people: "info: Configured UEFI boot mode" (already masked for sensitive rules). */
+export function describeLog(l: RuleLog): string {
+  return `${l.level}: ${l.message}`;
 }
 
 /** A change as one line for people: "capabilities/profile = compute". */
@@ -148,13 +184,13 @@ export function describeChange(c: RuleChange): string {
   switch (c.kind) {
     case 'set-attribute': {
       const key = c.path.split('/').pop() ?? '';
-      const v = c.value !== null && isSecretKey(key) ? MASK : c.value;
+      const v = c.value !== null && (c.sensitive || isSecretKey(key)) ? MASK : c.value;
       return v === null ? `remove ${c.path.slice(1)}` : `set ${c.path.slice(1)} = ${v}`;
     }
     case 'set-capability':
-      return c.value === null ? `remove capability ${c.name}` : `set capability ${c.name} = ${c.value}`;
+      return c.value === null ? `remove capability ${c.name}` : `set capability ${c.name} = ${c.sensitive ? MASK : c.value}`;
     case 'extend-attribute':
-      return `add ${c.value} to ${c.path.slice(1)}`;
+      return `add ${c.sensitive ? MASK : c.value} to ${c.path.slice(1)}`;
     case 'add-trait':
       return `add trait ${c.name}`;
     case 'remove-trait':

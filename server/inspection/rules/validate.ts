@@ -1,41 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { OspError } from '../../../common/errors.js';
-import { DRIVER_ALIASES, DRIVER_INFO_KEYS, canonicalInfoKey } from '../../nodes/validate.js';
+import { CAP_TOKEN, TRAIT, UUID_RE, checkAttributePath, isObject, problem, type Problems } from './attributes.js';
 import { checkTemplate, parseField } from './fields.js';
+import { looksIronic, parseIronicRule } from './ironic-format.js';
 import { compileRegex, parseNetwork } from './operators.js';
 import {
-  ACTION_NAMES, CONDITION_OPS, MULTIPLE_MODES, type Action, type Condition, type ConditionOp, type MultipleMode, type Rule,
+  ACTION_NAMES, CONDITION_OPS, MULTIPLE_MODES, type Action, type Condition, type ConditionOp, type InspectorRule, type MultipleMode, type Rule,
 } from './types.js';
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const ATTRIBUTE_ROOTS = ['name', 'driver', 'driver_info', 'properties', 'capabilities', 'root_device', 'maintenance', 'maintenance_reason'];
-const PROPERTY_KEYS = ['cpus', 'memory_mb', 'local_gb', 'cpu_arch'];
-const KNOWN_INFO_KEYS = new Set(Object.values(DRIVER_INFO_KEYS).flat());
-const CAP_TOKEN = /^[A-Za-z0-9_.-]+$/;
-const TRAIT = /^[A-Z0-9_]+$/;
 const TEMPLATE_ROOTS = ['data'];
-
-type Problems = string[];
-
-function show(v: unknown): string {
-  return v === undefined ? 'missing' : JSON.stringify(v);
-}
-
-function problem(out: Problems, field: string, value: unknown, expected: string): void {
-  out.push(`${field}: ${show(value)}: expected ${expected}`);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function parseCondition(raw: unknown, where: string, out: Problems): Condition | null {
   if (!isObject(raw)) return problem(out, where, raw, 'an object with op and field'), null;
-  if ('args' in raw && !('field' in raw)) {
-    problem(out, `${where}.args`, raw.args, "inspector v1's {op, field, value}; Ironic's newer {op, args} inspection-rule format is not supported");
-    return null;
-  }
   const before = out.length;
   const op = raw.op as ConditionOp;
   if (!CONDITION_OPS.includes(op)) problem(out, `${where}.op`, raw.op, `one of ${CONDITION_OPS.join(', ')}`);
@@ -72,42 +49,8 @@ function checkTemplated(v: unknown, where: string, out: Problems): void {
   if (t) problem(out, where, v, t);
 }
 
-/** Attribute paths osp nodes have, in inspector's spelling (driver_info/ipmi_address or /driver). */
-function checkAttributePath(path: unknown, value: unknown, where: string, out: Problems): string | null {
-  if (typeof path !== 'string' || !path.trim()) return problem(out, `${where}.path`, path, 'a node attribute path such as /driver_info/ipmi_username'), null;
-  const norm = `/${path.trim().replace(/^\//, '').replace(/\./g, '/')}`;
-  const [, top, key, extra] = norm.split('/');
-  if (!ATTRIBUTE_ROOTS.includes(top) || extra !== undefined) {
-    problem(out, `${where}.path`, path, `a path under ${ATTRIBUTE_ROOTS.map((r) => `/${r}`).join(', ')} (osp nodes have no ${top === 'extra' ? '"extra"' : 'such attribute'})`);
-    return null;
-  }
-  const needsKey = ['driver_info', 'properties', 'capabilities', 'root_device'].includes(top);
-  if (needsKey !== (key !== undefined && key !== '')) {
-    problem(out, `${where}.path`, path, needsKey ? `/${top}/<key>` : `/${top} with no key below it`);
-    return null;
-  }
-  if (top === 'driver_info' && !KNOWN_INFO_KEYS.has(canonicalInfoKey('ipmi', key))) {
-    problem(out, `${where}.path`, path, `a driver_info key osp drivers use (${[...KNOWN_INFO_KEYS].join(', ')}, with or without an ipmi_/redfish_ prefix)`);
-    return null;
-  }
-  if (top === 'properties' && !PROPERTY_KEYS.includes(key)) {
-    problem(out, `${where}.path`, path, `/properties/<${PROPERTY_KEYS.join('|')}>${key === 'capabilities' ? ' (use set-capability for capabilities)' : ''}`);
-    return null;
-  }
-  const literal = typeof value === 'string' && !value.includes('{');
-  if (top === 'driver' && literal && !DRIVER_ALIASES[(value).toLowerCase()]) {
-    problem(out, `${where}.value`, value, `a driver osp has (${Object.keys(DRIVER_ALIASES).join(', ')})`);
-    return null;
-  }
-  return norm;
-}
-
 function parseAction(raw: unknown, where: string, out: Problems): Action | null {
   if (!isObject(raw)) return problem(out, where, raw, 'an object with action and its arguments'), null;
-  if ('op' in raw && 'args' in raw && !('action' in raw)) {
-    problem(out, `${where}.args`, raw.args, "inspector v1's {action, …}; Ironic's newer {op, args} inspection-rule format is not supported");
-    return null;
-  }
   const before = out.length;
   const name = raw.action as (typeof ACTION_NAMES)[number];
   switch (name) {
@@ -148,15 +91,19 @@ function parseAction(raw: unknown, where: string, out: Problems): Action | null 
 
 const RULE_KEYS = ['uuid', 'description', 'conditions', 'actions', 'scope', 'links'];
 
-/** One rule; every problem is appended to `out` with its place in the document. */
+/**
+ * One rule, in whichever format it is written (Ironic's when it has the
+ * newer format's keys); every problem is appended to `out` with its place
+ * in the document.
+ */
 export function parseRule(raw: unknown, where: string, out: Problems): Rule | null {
   if (!isObject(raw)) return problem(out, where, raw, 'a rule object with conditions and actions'), null;
+  if (looksIronic(raw)) return parseIronicRule(raw, where, out);
+  return parseInspectorRule(raw, where, out);
+}
+
+function parseInspectorRule(raw: Record<string, unknown>, where: string, out: Problems): InspectorRule | null {
   const before = out.length;
-  if ('phase' in raw || 'priority' in raw || 'sensitive' in raw) {
-    const k = ['phase', 'priority', 'sensitive'].find((x) => x in raw)!;
-    problem(out, `${where}.${k}`, raw[k], "an inspector v1 rule (uuid, description, conditions, actions, scope); Ironic's newer inspection-rule format is not supported");
-    return null;
-  }
   const extra = Object.keys(raw).filter((k) => !RULE_KEYS.includes(k));
   if (extra.length) problem(out, `${where}.${extra[0]}`, raw[extra[0]], `only ${RULE_KEYS.join(', ')}`);
   if (raw.uuid !== undefined && (typeof raw.uuid !== 'string' || !UUID_RE.test(raw.uuid))) problem(out, `${where}.uuid`, raw.uuid, 'a UUID, or leave it out to have one generated');
@@ -179,7 +126,7 @@ export function parseRule(raw: unknown, where: string, out: Problems): Rule | nu
 
 /**
  * A rules document: one rule, a list, or inspector's `{"rules": [...]}`
- * listing; JSON or YAML. All or nothing: any problem rejects the document,
+ * listing; JSON or YAML; each rule in inspector v1 or Ironic's format. All or nothing: any problem rejects the document,
  * naming every bad field.
  */
 export function parseRuleDocument(text: string, source: string): Rule[] {

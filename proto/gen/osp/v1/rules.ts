@@ -23,7 +23,10 @@ export const protobufPackage = "osp.v1";
 
 export const protobufFileName = "osp/v1/rules.proto";
 
-/** An inspection rule in ironic-inspector's v1 format. */
+/**
+ * An inspection rule, in ironic-inspector's v1 format or Ironic's newer
+ * inspection-rule format (see format).
+ */
 export interface InspectionRule {
   uuid: string;
   description: string;
@@ -34,10 +37,25 @@ export interface InspectionRule {
   createdAt: string;
   conditionCount: number;
   actionCount: number;
+  /**
+   * "inspector" (ironic-inspector v1) or "ironic" (Ironic's format, 2025.1 and later).
+   * rule_json is the rule in this format: Ironic JSON (uuid, description, priority,
+   * phase, sensitive, conditions, actions) for "ironic"; values of sensitive rules masked.
+   */
+  format: string;
+  /** Higher runs first; inspector v1 rules count as 0. Equal priorities run in import order. */
+  priority: number;
+  /** Ironic rules: the rule's action values are masked wherever it is shown or logged. */
+  sensitive: boolean;
+  /** Ironic rules: the inspection phase the rule runs in ("main"); empty for inspector rules. */
+  phase: string;
 }
 
 export interface ImportRulesRequest {
-  /** A JSON or YAML document: one rule, a list of rules, or {"rules": [...]}. */
+  /**
+   * A JSON or YAML document: one rule, a list of rules, {"rules": [...]} or
+   * {"inspection_rules": [...]}; each rule in inspector v1 or Ironic's format.
+   */
   content: string;
   /** Shown in error messages (usually the file name). */
   source: string;
@@ -82,6 +100,8 @@ export interface RulePreview {
   changes: string[];
   /** Set when inspection would fail (a fail action, or changes the node would refuse). */
   failure: string;
+  /** What the rules' log actions (Ironic format) would write, "<level>: <message>"; masked for sensitive rules. */
+  logs: string[];
 }
 
 export interface PreviewRulesResponse {
@@ -107,7 +127,19 @@ export interface ListProfilesResponse {
 }
 
 function createBaseInspectionRule(): InspectionRule {
-  return { uuid: "", description: "", scope: "", ruleJson: "", createdAt: "", conditionCount: 0, actionCount: 0 };
+  return {
+    uuid: "",
+    description: "",
+    scope: "",
+    ruleJson: "",
+    createdAt: "",
+    conditionCount: 0,
+    actionCount: 0,
+    format: "",
+    priority: 0,
+    sensitive: false,
+    phase: "",
+  };
 }
 
 export const InspectionRule: MessageFns<InspectionRule> = {
@@ -132,6 +164,18 @@ export const InspectionRule: MessageFns<InspectionRule> = {
     }
     if (message.actionCount !== 0) {
       writer.uint32(56).int32(message.actionCount);
+    }
+    if (message.format !== "") {
+      writer.uint32(66).string(message.format);
+    }
+    if (message.priority !== 0) {
+      writer.uint32(72).int32(message.priority);
+    }
+    if (message.sensitive !== false) {
+      writer.uint32(80).bool(message.sensitive);
+    }
+    if (message.phase !== "") {
+      writer.uint32(90).string(message.phase);
     }
     return writer;
   },
@@ -205,6 +249,38 @@ export const InspectionRule: MessageFns<InspectionRule> = {
             message.actionCount = reader.int32();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.priority = reader.int32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.sensitive = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.phase = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -242,6 +318,10 @@ export const InspectionRule: MessageFns<InspectionRule> = {
         : isSet(object.action_count)
         ? globalThis.Number(object.action_count)
         : 0,
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      priority: isSet(object.priority) ? globalThis.Number(object.priority) : 0,
+      sensitive: isSet(object.sensitive) ? globalThis.Boolean(object.sensitive) : false,
+      phase: isSet(object.phase) ? globalThis.String(object.phase) : "",
     };
   },
 
@@ -268,6 +348,18 @@ export const InspectionRule: MessageFns<InspectionRule> = {
     if (message.actionCount !== 0) {
       obj.actionCount = Math.round(message.actionCount);
     }
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
+    if (message.priority !== 0) {
+      obj.priority = Math.round(message.priority);
+    }
+    if (message.sensitive !== false) {
+      obj.sensitive = message.sensitive;
+    }
+    if (message.phase !== "") {
+      obj.phase = message.phase;
+    }
     return obj;
   },
 
@@ -283,6 +375,10 @@ export const InspectionRule: MessageFns<InspectionRule> = {
     message.createdAt = object.createdAt ?? "";
     message.conditionCount = object.conditionCount ?? 0;
     message.actionCount = object.actionCount ?? 0;
+    message.format = object.format ?? "";
+    message.priority = object.priority ?? 0;
+    message.sensitive = object.sensitive ?? false;
+    message.phase = object.phase ?? "";
     return message;
   },
 };
@@ -851,7 +947,7 @@ export const PreviewRulesRequest: MessageFns<PreviewRulesRequest> = {
 };
 
 function createBaseRulePreview(): RulePreview {
-  return { nodeUuid: "", nodeName: "", provisionState: "", matchedRules: [], changes: [], failure: "" };
+  return { nodeUuid: "", nodeName: "", provisionState: "", matchedRules: [], changes: [], failure: "", logs: [] };
 }
 
 export const RulePreview: MessageFns<RulePreview> = {
@@ -873,6 +969,9 @@ export const RulePreview: MessageFns<RulePreview> = {
     }
     if (message.failure !== "") {
       writer.uint32(50).string(message.failure);
+    }
+    for (const v of message.logs) {
+      writer.uint32(58).string(v!);
     }
     return writer;
   },
@@ -938,6 +1037,14 @@ export const RulePreview: MessageFns<RulePreview> = {
             message.failure = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.logs.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -976,6 +1083,7 @@ export const RulePreview: MessageFns<RulePreview> = {
         ? object.changes.map((e: any) => globalThis.String(e))
         : [],
       failure: isSet(object.failure) ? globalThis.String(object.failure) : "",
+      logs: globalThis.Array.isArray(object?.logs) ? object.logs.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -999,6 +1107,9 @@ export const RulePreview: MessageFns<RulePreview> = {
     if (message.failure !== "") {
       obj.failure = message.failure;
     }
+    if (message.logs?.length) {
+      obj.logs = message.logs;
+    }
     return obj;
   },
 
@@ -1013,6 +1124,7 @@ export const RulePreview: MessageFns<RulePreview> = {
     message.matchedRules = object.matchedRules?.map((e) => e) || [];
     message.changes = object.changes?.map((e) => e) || [];
     message.failure = object.failure ?? "";
+    message.logs = object.logs?.map((e) => e) || [];
     return message;
   },
 };
