@@ -51,6 +51,8 @@ export interface PxeSettings {
 export interface TelemetryConfig {
   mqttListen: ListenAddress | null;
   mqttPlainListen: ListenAddress | null;
+  /** MQTT over WebSocket (WSS); absent means off, the default. */
+  mqttWsListen?: ListenAddress;
   metricsRawWindowMs: number;
   metricsRetentionMs: number;
 }
@@ -188,6 +190,10 @@ function telemetrySettings(): Setting[] {
         }
         c.telemetry!.mqttPlainListen = a;
       },
+    },
+    {
+      key: 'mqtt-ws-listen', arg: 'HOST:PORT', describe: "MQTT over WebSocket, TLS only (wss://HOST:PORT/mqtt), or 'off' (default off)",
+      apply: (c, raw) => (c.telemetry!.mqttWsListen = parseListen('mqtt-ws-listen', raw, true) ?? undefined),
     },
     {
       key: 'metrics-raw-window-ms', arg: 'MS', describe: 'how long node metrics are kept raw before per-minute averaging (default 21600000, 6 h)',

@@ -9,6 +9,7 @@ import type { MqttAuthenticator, MqttIdentity } from './auth.js';
 import { DEFAULT_TOPIC_LIMITS, identifierProblem, mayPublish, mayReceive, maySubscribe, topicProblem, type TopicLimits } from './acl.js';
 import type { MetricsRegistry } from './prometheus.js';
 import type { RetainedStore } from './retained-store.js';
+import { createMqttWebSocketListener, type MqttWebSocketListener } from './websocket.js';
 
 export interface ListenAddress {
   host: string;
@@ -21,6 +22,8 @@ export interface TelemetryBrokerOptions {
   tls?: ListenAddress & { certPem: string | Buffer; keyPem: string | Buffer; caPem?: string | Buffer };
   /** `--mqtt-plain-listen`: refused unless the host is a loopback address. */
   plain?: ListenAddress;
+  /** `--mqtt-ws-listen`: MQTT over WebSocket, TLS only (WSS), at /mqtt; same certificate as `tls`. */
+  ws?: ListenAddress & { certPem: string | Buffer; keyPem: string | Buffer; caPem?: string | Buffer };
   retained?: RetainedStore;
   maxPayloadBytes?: number;
   topicLimits?: TopicLimits;
@@ -58,10 +61,13 @@ export function isLoopbackHost(host: string): boolean {
 export class TelemetryBroker implements InProcessBus {
   private aedes: Aedes | null = null;
   private readonly servers: { name: string; server: NetServer }[] = [];
+  private webSocket: MqttWebSocketListener | null = null;
   private readonly identities = new WeakMap<Client, MqttIdentity>();
   private readonly connectPackets = new WeakMap<Client, ConnectPacket>();
   private readonly log: Logger;
   private readonly maxPayloadBytes: number;
+  /** The largest MQTT packet a client needs: a PUBLISH (or a CONNECT with a will) at the payload and topic limits. */
+  private readonly maxPacketBytes: number;
   private readonly limits: TopicLimits;
   private restoring = false;
   private readonly connectedAgents = new Map<Client, string>();
@@ -74,6 +80,9 @@ export class TelemetryBroker implements InProcessBus {
     this.log = opts.logger ?? silentLogger();
     this.maxPayloadBytes = opts.maxPayloadBytes ?? 256 * 1024;
     this.limits = opts.topicLimits ?? DEFAULT_TOPIC_LIMITS;
+    // Headroom over payload and topic: fixed and variable headers, MQTT 5
+    // properties, and a CONNECT's client id, username and password (256 bytes each at most).
+    this.maxPacketBytes = this.maxPayloadBytes + this.limits.maxTopicBytes + 4096;
     this.slowConsumerBytes = opts.slowConsumerBytes ?? 512 * 1024;
     this.drainTimeoutMs = opts.drainTimeoutMs ?? 10_000;
     if (opts.plain && !isLoopbackHost(opts.plain.host)) {
@@ -175,6 +184,14 @@ export class TelemetryBroker implements InProcessBus {
         const t = this.opts.tls;
         await this.listen('tls', createTlsServer({ cert: t.certPem, key: t.keyPem, ca: t.caPem, minVersion: 'TLSv1.2', highWaterMark }, aedes.handle), t);
       }
+      if (this.opts.ws) {
+        const w = this.opts.ws;
+        this.webSocket = createMqttWebSocketListener({
+          certPem: w.certPem, keyPem: w.keyPem, caPem: w.caPem, maxMessageBytes: this.maxPacketBytes, highWaterMark,
+          handle: (stream, req) => aedes.handle(stream, req), log: this.log,
+        });
+        await this.listen('ws', this.webSocket.server, w);
+      }
     } catch (e) {
       await this.stop();
       throw e;
@@ -193,7 +210,7 @@ export class TelemetryBroker implements InProcessBus {
     this.log.info({ listener: name, host: addr.host, port: (server.address() as AddressInfo).port }, 'mqtt listening');
   }
 
-  /** Bound ports, by listener name (`plain`, `tls`): useful with port 0. */
+  /** Bound ports, by listener name (`plain`, `tls`, `ws`): useful with port 0. */
   ports(): Record<string, number> {
     return Object.fromEntries(this.servers.map(({ name, server }) => [name, (server.address() as AddressInfo).port]));
   }
@@ -215,6 +232,10 @@ export class TelemetryBroker implements InProcessBus {
     await this.publish(SERVER_STATUS_TOPIC, 'offline', { qos: 1, retain: true }).catch(() => undefined);
     for (const { server } of this.servers) server.close();
     this.servers.length = 0;
+    // Browsers are told the server is going away (1001) rather than seeing a reset;
+    // bounded, so a peer that never answers cannot hold the shutdown.
+    await this.webSocket?.closeClients(1000);
+    this.webSocket = null;
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
     this.aedes = null;
     await this.opts.retained?.flush();

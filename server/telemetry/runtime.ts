@@ -45,6 +45,7 @@ export class TelemetryRuntime {
       authenticator: this.accounts,
       tls: cfg.mqttListen ? { ...cfg.mqttListen, certPem: opts.tls.certPem, keyPem: opts.tls.keyPem, caPem: opts.tls.caPem } : undefined,
       plain: cfg.mqttPlainListen ?? undefined,
+      ws: cfg.mqttWsListen ? { ...cfg.mqttWsListen, certPem: opts.tls.certPem, keyPem: opts.tls.keyPem, caPem: opts.tls.caPem } : undefined,
       retained: new FileRetainedStore(path.join(opts.dataDir, 'mqtt-retained.json')),
       registry,
       logger: log.child({ component: 'mqtt' }),
@@ -64,7 +65,7 @@ export class TelemetryRuntime {
     this.retention.start();
   }
 
-  /** Bound MQTT ports by listener (`tls`, `plain`). */
+  /** Bound MQTT ports by listener (`tls`, `plain`, `ws`). */
   ports(): Record<string, number> {
     return this.broker.ports();
   }
