@@ -52,7 +52,7 @@ export interface TelemetryConfig {
   mqttListen: ListenAddress | null;
   mqttPlainListen: ListenAddress | null;
   /** MQTT over WebSocket (WSS); absent means off, the default. */
-  mqttWsListen?: ListenAddress;
+  mqttWsListen: ListenAddress | null;
   metricsRawWindowMs: number;
   metricsRetentionMs: number;
 }
@@ -193,7 +193,7 @@ function telemetrySettings(): Setting[] {
     },
     {
       key: 'mqtt-ws-listen', arg: 'HOST:PORT', describe: "MQTT over WebSocket, TLS only (wss://HOST:PORT/mqtt), or 'off' (default off)",
-      apply: (c, raw) => (c.telemetry!.mqttWsListen = parseListen('mqtt-ws-listen', raw, true) ?? undefined),
+      apply: (c, raw) => (c.telemetry!.mqttWsListen = parseListen('mqtt-ws-listen', raw, true)),
     },
     {
       key: 'metrics-raw-window-ms', arg: 'MS', describe: 'how long node metrics are kept raw before per-minute averaging (default 21600000, 6 h)',
@@ -306,7 +306,7 @@ function defaults(): OspdConfig {
       syncIntervalMs: 60_000, syncConcurrency: 32, syncMaxFailures: 3,
     },
     telemetry: {
-      mqttListen: { host: '0.0.0.0', port: 8883 }, mqttPlainListen: { host: '127.0.0.1', port: 1883 },
+      mqttListen: { host: '0.0.0.0', port: 8883 }, mqttPlainListen: { host: '127.0.0.1', port: 1883 }, mqttWsListen: null,
       metricsRawWindowMs: 6 * 3600_000, metricsRetentionMs: 30 * 24 * 3600_000,
     },
     pxe: {

@@ -108,7 +108,7 @@ describe('telemetry config keys', () => {
     expect(d.mqttListen).toEqual({ host: '0.0.0.0', port: 8883 });
     expect(d.mqttPlainListen).toEqual({ host: '127.0.0.1', port: 1883 });
     const c = resolveConfig({ 'mqtt-listen': 'off', 'metrics-raw-window-ms': 120000 }, { 'mqtt-plain-listen': '[::1]:1884', 'metrics-retention-ms': '600000' }).telemetry;
-    expect(c).toEqual({ mqttListen: null, mqttPlainListen: { host: '::1', port: 1884 }, metricsRawWindowMs: 120000, metricsRetentionMs: 600000 });
+    expect(c).toEqual({ mqttListen: null, mqttPlainListen: { host: '::1', port: 1884 }, mqttWsListen: null, metricsRawWindowMs: 120000, metricsRetentionMs: 600000 });
   });
 
   it('refuses a non-loopback plain listener and retention shorter than the raw window, naming the key', () => {

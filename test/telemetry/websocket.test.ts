@@ -314,9 +314,9 @@ describe('MQTT over WebSocket in ospd: paho-mqtt, mqtt.js, curl', () => {
 
 describe('mqtt-ws-listen setting', () => {
   it('defaults to off; HOST:PORT from the YAML key or the flag; off turns it off again', () => {
-    expect(resolveConfig({}, {}).telemetry.mqttWsListen).toBeUndefined();
+    expect(resolveConfig({}, {}).telemetry.mqttWsListen).toBeNull();
     expect(resolveConfig({ 'mqtt-ws-listen': '[::1]:9001' }, {}).telemetry.mqttWsListen).toEqual({ host: '::1', port: 9001 });
-    expect(resolveConfig({ 'mqtt-ws-listen': '0.0.0.0:9001' }, { 'mqtt-ws-listen': 'off' }).telemetry.mqttWsListen).toBeUndefined();
+    expect(resolveConfig({ 'mqtt-ws-listen': '0.0.0.0:9001' }, { 'mqtt-ws-listen': 'off' }).telemetry.mqttWsListen).toBeNull();
     expect(() => resolveConfig({ 'mqtt-ws-listen': 'nowhere' }, {})).toThrow(/mqtt-ws-listen: "nowhere" is not valid/);
   });
 
