@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { OspdProcess } from '../harness/ospd.js';
 import { AgentProcess, freePort, until } from '../harness/agent.js';
-import { ensureAgentBinary, put, tempRoot } from '../agent/helpers.js';
+import { ensureAgentBinary, put, removeRoot, tempRoot } from '../agent/helpers.js';
 
 describe('config push: real ospd, real osp-agent binary, TLS', () => {
   let ospd: OspdProcess;
@@ -41,6 +41,11 @@ describe('config push: real ospd, real osp-agent binary, TLS', () => {
   afterAll(async () => {
     await agent?.stop();
     await ospd?.dispose();
+    if (root) {
+      // The root and its sibling files (agent.yaml, log, metadata documents).
+      await removeRoot(root);
+      for (const f of readdirSync(path.dirname(root))) if (f.startsWith(`${path.basename(root)}.`) || f.startsWith(`${path.basename(root)}-`)) rmSync(path.join(path.dirname(root), f), { force: true });
+    }
   });
 
   it('renders the metadata with the right mode, runs configure.d, and acknowledges', async () => {

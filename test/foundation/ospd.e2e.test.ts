@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentials, Metadata, status } from '@grpc/grpc-js';
-import { readFileSync, readdirSync, statSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync, writeFileSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { NodeServiceClient } from '../../proto/gen/osp/v1/node.js';
@@ -8,6 +8,7 @@ import { OspdProcess, nodeFile, runProgram, OSPD } from '../harness/ospd.js';
 
 const PASSWORD = 'Hunter2-BMC-Sekret';
 const work = mkdtempSync(path.join(os.tmpdir(), 'osp-foundation-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 function listNodes(client: NodeServiceClient, md: Metadata): Promise<{ code?: number; details?: string; count?: number }> {
   return new Promise((resolve) => {

@@ -4,8 +4,10 @@ Everything about osp's API (services, messages, fields) is discovered from
 the server at run time; only reflection.proto is compiled locally.
 Usage: reflection_client.py HOST:PORT CA_FILE TOKEN REFLECTION_PROTO_ROOT
 """
+import atexit
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,6 +18,7 @@ from google.protobuf import message_factory
 
 server, ca_file, token, proto_root = sys.argv[1:5]
 out = tempfile.mkdtemp()
+atexit.register(shutil.rmtree, out, ignore_errors=True)
 subprocess.run([sys.executable, '-m', 'grpc_tools.protoc', f'-I{proto_root}', f'--python_out={out}',
                 'grpc/reflection/v1alpha/reflection.proto'], check=True)
 # The generated module sits under grpc/…, which the grpc package shadows: load it by path.

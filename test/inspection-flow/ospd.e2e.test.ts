@@ -18,7 +18,7 @@ describe('inspection wired into ospd', () => {
 
   beforeAll(async () => {
     await ospd.start();
-    const rules = path.join(ospd.dataDir, '..', `${path.basename(ospd.dataDir)}-rules.json`);
+    const rules = path.join(ospd.dataDir, 'operator-rules.json'); // removed with the data dir
     writeFileSync(rules, JSON.stringify([{
       description: 'three CPUs make a compute node',
       conditions: [{ op: 'eq', field: 'data://inventory.cpu.count', value: 3 }],
@@ -33,7 +33,7 @@ describe('inspection wired into ospd', () => {
   }, 60_000);
 
   afterAll(async () => {
-    machine.proc?.kill('SIGKILL');
+    await machine.halt();
     await ospd.dispose();
   });
 

@@ -4,7 +4,7 @@
  * Both namespaces are created and removed here; no traffic leaves them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, readFileSync, writeFileSync, existsSync, mkdtempSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -64,6 +64,7 @@ describe('PXE through ospd: DHCP in a namespace, HTTP boot script, TFTP, boot lo
     for (const ns of [CLI, SRV]) {
       try { sh('ip', ['netns', 'del', ns]); } catch { /* already gone */ }
     }
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('a known machine gets its static address and the PXE boot file from ospd, recorded in its boot log', async () => {

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +8,13 @@ import { generateToken, hashToken, tokenMatches } from '../../server/security/to
 import { ensureServerTls } from '../../server/security/pki.js';
 import { ensureAdminCredentials, rotateAdminToken } from '../../server/security/admin.js';
 
-const dir = () => mkdtempSync(path.join(os.tmpdir(), 'osp-sec-'));
+const made: string[] = [];
+const dir = () => {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'osp-sec-'));
+  made.push(d);
+  return d;
+};
+afterAll(() => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
 
 describe('security primitives', () => {
   it('seals secrets with AES-GCM under a 0600 key and detects tampering', async () => {

@@ -1,11 +1,17 @@
-import { describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Database } from '../../server/store/db.js';
 import { migrate, migrations } from '../../server/store/migrations.js';
 
-const tmp = () => path.join(mkdtempSync(path.join(os.tmpdir(), 'osp-db-')), 'ospd.sqlite');
+const made: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'osp-db-'));
+  made.push(d);
+  return path.join(d, 'ospd.sqlite');
+};
+afterAll(() => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
 
 describe('schema migrations', () => {
   it('upgrades a database made by an older schema without losing rows', async () => {
