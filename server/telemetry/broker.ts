@@ -1,5 +1,7 @@
 import { createServer as createTcpServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type ConnectPacket } from 'aedes';
 import type { Logger } from '../../common/logging.js';
 import { silentLogger } from '../../common/logging.js';
@@ -10,6 +12,10 @@ import { DEFAULT_TOPIC_LIMITS, identifierProblem, mayPublish, mayReceive, maySub
 import type { MetricsRegistry } from './prometheus.js';
 import type { RetainedStore } from './retained-store.js';
 import { createMqttWebSocketListener, type MqttWebSocketListener } from './websocket.js';
+import { guardMqttStream } from './frame-guard.js';
+
+/** Per-connection bound on what one packet may make the broker buffer. */
+const FRAME_LIMIT_FLOOR_BYTES = 1024 * 1024;
 
 export interface ListenAddress {
   host: string;
@@ -179,16 +185,29 @@ export class TelemetryBroker implements InProcessBus {
     try {
       // The high water mark sits above slowConsumerBytes; see slowConsumer().
       const highWaterMark = this.slowConsumerBytes * 2;
-      if (this.opts.plain) await this.listen('plain', createTcpServer({ highWaterMark }, aedes.handle), this.opts.plain);
+      // Every connection, whatever its listener, passes the frame guard before aedes parses a byte.
+      // Its limit sits above the payload cap: a PUBLISH just over the cap is still refused by
+      // authorizePublish with the connection kept (an agent with an oversized document is told
+      // so, not disconnected in a loop); only sizes no client of ours sends close the connection.
+      const frameLimitBytes = Math.max(FRAME_LIMIT_FLOOR_BYTES, 2 * this.maxPacketBytes);
+      const accept = (stream: Duplex, req?: IncomingMessage): void => {
+        const remote = (stream as { remoteAddress?: string }).remoteAddress ?? req?.socket.remoteAddress;
+        guardMqttStream(stream, frameLimitBytes, (reason) => {
+          this.counters?.denied.inc({ action: 'frame' });
+          this.log.warn({ remote, reason }, 'mqtt connection closed: oversized or malformed packet');
+        });
+        aedes.handle(stream, req);
+      };
+      if (this.opts.plain) await this.listen('plain', createTcpServer({ highWaterMark }, (s) => accept(s)), this.opts.plain);
       if (this.opts.tls) {
         const t = this.opts.tls;
-        await this.listen('tls', createTlsServer({ cert: t.certPem, key: t.keyPem, ca: t.caPem, minVersion: 'TLSv1.2', highWaterMark }, aedes.handle), t);
+        await this.listen('tls', createTlsServer({ cert: t.certPem, key: t.keyPem, ca: t.caPem, minVersion: 'TLSv1.2', highWaterMark }, (s) => accept(s)), t);
       }
       if (this.opts.ws) {
         const w = this.opts.ws;
         this.webSocket = createMqttWebSocketListener({
           certPem: w.certPem, keyPem: w.keyPem, caPem: w.caPem, maxMessageBytes: this.maxPacketBytes, highWaterMark,
-          handle: (stream, req) => aedes.handle(stream, req), log: this.log,
+          handle: accept, log: this.log,
         });
         await this.listen('ws', this.webSocket.server, w);
       }

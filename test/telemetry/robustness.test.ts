@@ -120,6 +120,20 @@ describe('broker robustness against malformed and slow clients', () => {
     await roundTrip('malformed');
   });
 
+  it('closes a connection that declares an oversized packet, before logging in and before buffering its body', async () => {
+    // CONNECT (type 1) declaring 200 MiB: Remaining Length as MQTT's variable byte integer (section 2.2.3).
+    const varint = (n: number): number[] => { const out: number[] = []; do { let b = n % 128; n = Math.floor(n / 128); if (n > 0) b |= 0x80; out.push(b); } while (n > 0); return out; };
+    const c = await raw(port);
+    sockets.push(c.sock);
+    c.sock.write(Buffer.from([0x10, ...varint(200 * 1024 * 1024)]));
+    c.sock.write(Buffer.alloc(64 * 1024, 0x41));
+    // aedes' own connect timeout would wait far longer than this bound.
+    await Promise.race([c.closed, new Promise((r) => setTimeout(r, 10_000))]);
+    expect(c.isClosed(), 'closed on the header').toBe(true);
+    expect(c.packets).toEqual([]);
+    await roundTrip('oversized CONNECT');
+  });
+
   it('refuses a 200-level topic, an empty topic, invalid UTF-8 and an oversized payload', async () => {
     const deep = `osp/nodes/node-1/${Array.from({ length: 197 }, () => 'a').join('/')}`;
     const utf8Placeholder = 'osp/nodes/node-1/metrics';

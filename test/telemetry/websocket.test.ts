@@ -289,6 +289,15 @@ describe('MQTT over WebSocket in ospd: paho-mqtt, mqtt.js, curl', () => {
     expect(asText.packets).toEqual([]);
   }, 60_000);
 
+  it('a packet that declares more than the limit is refused from its header, even sent in small frames', async () => {
+    const r = await rawWs(wssUrl(), caPem);
+    // CONNECT declaring 200 MiB (Remaining Length 0x80 0x80 0x80 0x64), then a first small frame of its body.
+    r.ws.send(Buffer.from([0x10, 0x80, 0x80, 0x80, 0x64]), { binary: true });
+    r.ws.send(Buffer.alloc(1024, 0x41), { binary: true });
+    expect(await closedWithin(r, 10_000)).not.toBe('still open');
+    expect(r.packets).toEqual([]);
+  }, 60_000);
+
   it("a message over the broker's packet limit closes with 1009; the subprotocol chosen is mqtt, or mqttv3.1 when offered alone", async () => {
     const big = await rawWs(wssUrl(), caPem);
     big.ws.send(Buffer.alloc(400 * 1024, 0x30), { binary: true });
