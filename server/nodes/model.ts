@@ -23,25 +23,6 @@ export interface NodeProperties {
   ipv4Address?: string;
 }
 
-/** A node as the server holds it. Secret driver_info values are sealed (enc:v1:…). */
-export interface NodeRecord {
-  uuid: string;
-  name: string;
-  ports: string[];
-  driver: DriverName;
-  driverInfo: Record<string, string>;
-  properties: NodeProperties;
-  capabilities: Record<string, string>;
-  rootDevice: Record<string, string>;
-  provisionState: ProvisionState;
-  powerState: string;
-  maintenance: boolean;
-  maintenanceReason: string;
-  lastError: string;
-  createdAt: string;
-  updatedAt: string;
-}
-
 /** What an operator supplies; plain-text secrets, validated before use. */
 export interface NodeInput {
   name: string;
@@ -51,4 +32,16 @@ export interface NodeInput {
   properties: NodeProperties;
   capabilities: Record<string, string>;
   rootDevice: Record<string, string>;
+}
+
+/** A node as the server holds it. Secret driver_info values are sealed (enc:v1:…). */
+export interface NodeRecord extends NodeInput {
+  uuid: string;
+  provisionState: ProvisionState;
+  powerState: string;
+  maintenance: boolean;
+  maintenanceReason: string;
+  lastError: string;
+  createdAt: string;
+  updatedAt: string;
 }

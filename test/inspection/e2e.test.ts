@@ -2,9 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Database } from '../../server/store/db.js';
 import { OspdProcess, nodeFile } from '../harness/ospd.js';
-import { DELL, KVM, RULES_DIR, inventory } from './helpers.js';
+import { DELL, KVM, RULES_DIR, inventory, seedInventories } from './helpers.js';
 
 /**
  * Real bin/ospd and bin/ospctl (npm run build first). The inventories go
@@ -26,18 +25,11 @@ describe('ospctl rule and profile against a real ospd', () => {
     await ospd.start();
     writeFileSync(path.join(tmp, 'nodes.json'), nodeFile(3, { prefix: 'e2e' }));
     expect((await ospd.ctl(['node', 'import', path.join(tmp, 'nodes.json')])).code).toBe(0);
-    const db = await Database.open(path.join(ospd.dataDir, 'ospd.sqlite'));
-    try {
-      const put = async (name: string, doc: unknown) => {
-        const row = await db.get<{ uuid: string }>('SELECT uuid FROM nodes WHERE name = ?', [name]);
-        await db.run('INSERT INTO node_inventory (node_uuid, facts, updated_at) VALUES (?, ?, ?)', [row!.uuid, JSON.stringify(doc), new Date().toISOString()]);
-      };
-      await put('e2e-0', inventory(DELL));
+    await seedInventories(ospd.dataDir, {
+      'e2e-0': inventory(DELL),
       // as the osp agent sends it: the bare inventory with its schema
-      await put('e2e-1', { schema: 'osp.inventory/v1', ...(inventory(KVM).inventory as object) });
-    } finally {
-      await db.close();
-    }
+      'e2e-1': { schema: 'osp.inventory/v1', ...(inventory(KVM).inventory as object) },
+    });
   }, 60_000);
 
   afterAll(async () => {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { FIXTURES } from '../harness/fixtures.js';
 import type { NodeRecord } from '../../server/nodes/model.js';
+import { Database } from '../../server/store/db.js';
 
 export const INVENTORY_DIR = path.join(FIXTURES, 'ironic', 'inventory');
 export const RULES_DIR = path.join(FIXTURES, 'ironic', 'rules');
@@ -23,4 +24,18 @@ export function node(over: Partial<NodeRecord> = {}): NodeRecord {
     maintenance: false, maintenanceReason: '', lastError: '', createdAt: '2025-01-01T00:00:00Z', updatedAt: '2025-01-01T00:00:00Z',
     ...over,
   };
+}
+
+/** Stores inventories in ospd's database by node name, as if their agents had reported them (WAL lets this run beside ospd). */
+export async function seedInventories(dataDir: string, byName: Record<string, unknown>): Promise<void> {
+  const db = await Database.open(path.join(dataDir, 'ospd.sqlite'));
+  try {
+    for (const [name, doc] of Object.entries(byName)) {
+      const row = await db.get<{ uuid: string }>('SELECT uuid FROM nodes WHERE name = ?', [name]);
+      if (!row) throw new Error(`seedInventories: no node named ${name}`);
+      await db.run('INSERT INTO node_inventory (node_uuid, facts, updated_at) VALUES (?, ?, ?)', [row.uuid, JSON.stringify(doc), new Date().toISOString()]);
+    }
+  } finally {
+    await db.close();
+  }
 }

@@ -2,9 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Database } from '../../server/store/db.js';
 import { OspdProcess, nodeFile } from '../harness/ospd.js';
-import { DELL, KVM, RULES_DIR, inventory } from './helpers.js';
+import { DELL, KVM, RULES_DIR, inventory, seedInventories } from './helpers.js';
 import { fixedSample } from './ironic-helpers.js';
 
 /**
@@ -28,15 +27,7 @@ describe("ospctl rule with Ironic's format against a real ospd", () => {
     await ospd.start();
     writeFileSync(path.join(tmp, 'nodes.json'), nodeFile(2, { prefix: 'ir' }));
     expect((await ospd.ctl(['node', 'import', path.join(tmp, 'nodes.json')])).code).toBe(0);
-    const db = await Database.open(path.join(ospd.dataDir, 'ospd.sqlite'));
-    try {
-      for (const [name, doc] of [['ir-0', inventory(DELL)], ['ir-1', inventory(KVM)]] as const) {
-        const row = await db.get<{ uuid: string }>('SELECT uuid FROM nodes WHERE name = ?', [name]);
-        await db.run('INSERT INTO node_inventory (node_uuid, facts, updated_at) VALUES (?, ?, ?)', [row!.uuid, JSON.stringify(doc), new Date().toISOString()]);
-      }
-    } finally {
-      await db.close();
-    }
+    await seedInventories(ospd.dataDir, { 'ir-0': inventory(DELL), 'ir-1': inventory(KVM) });
   }, 60_000);
 
   afterAll(async () => {

@@ -3,6 +3,7 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { InMemoryAuthenticator } from '../../server/telemetry/auth.js';
 import { TelemetryBroker } from '../../server/telemetry/broker.js';
 import { mayReceive } from '../../server/telemetry/acl.js';
+import { grantedQos } from './helpers.js';
 
 /**
  * Every agent tries every forbidden operation; afterwards we check that no
@@ -13,17 +14,6 @@ const NODES = ['node-1', 'node-2', 'node-3'];
 const tokens = Object.fromEntries(NODES.map((n) => [n, `t-${n}-${Math.random().toString(36).slice(2)}`]));
 const readerPw = `r-${Math.random().toString(36).slice(2)}`;
 
-/** Granted QoS of one subscription; mqtt.js turns a 128 into an error carrying the SUBACK. */
-function grantedQos(c: MqttClient, filter: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    c.subscribe(filter, { qos: 1 }, (err, granted) => {
-      const fromErr = (err as { packet?: { granted?: number[] } } | null)?.packet?.granted?.[0];
-      if (fromErr !== undefined) resolve(fromErr);
-      else if (!err && granted?.[0]) resolve(granted[0].qos);
-      else reject(err ?? new Error(`no SUBACK for ${filter}`));
-    });
-  });
-}
 
 describe('MQTT ACL matrix', () => {
   const auth = new InMemoryAuthenticator().addReader('reader', readerPw);

@@ -1,3 +1,4 @@
+import type { MqttClient } from 'mqtt';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -99,4 +100,26 @@ export async function until(pred: () => boolean, timeoutMs: number, what: string
     if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** Polls pred (bounded); resolves whether it came true, so a test can assert it with its own message. */
+export async function waitFor(pred: () => boolean, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (pred()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return pred();
+}
+
+/** Granted QoS of one subscription; mqtt.js turns a 128 into an error carrying the SUBACK. */
+export function grantedQos(c: MqttClient, filter: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    c.subscribe(filter, { qos: 1 }, (err, granted) => {
+      const fromErr = (err as { packet?: { granted?: number[] } } | null)?.packet?.granted?.[0];
+      if (fromErr !== undefined) resolve(fromErr);
+      else if (!err && granted?.[0]) resolve(granted[0].qos);
+      else reject(err ?? new Error(`no SUBACK for ${filter}`));
+    });
+  });
 }

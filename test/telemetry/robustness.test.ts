@@ -4,6 +4,7 @@ import { generate, parser as mqttParser, type Packet } from 'mqtt-packet';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { InMemoryAuthenticator } from '../../server/telemetry/auth.js';
 import { TelemetryBroker } from '../../server/telemetry/broker.js';
+import { waitFor } from './helpers.js';
 
 /**
  * Hostile and broken clients crafted byte by byte with the mqtt-packet
@@ -40,14 +41,6 @@ function raw(port: number): Promise<RawClient> {
 const connectPacket = (username: string, password: string, clientId: string) =>
   generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 30, clientId, username, password: Buffer.from(password) });
 
-async function waitFor(pred: () => boolean, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (pred()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return pred();
-}
 
 describe('broker robustness against malformed and slow clients', () => {
   const auth = new InMemoryAuthenticator().addAgent('node-1', token).addReader('reader', readerPw);

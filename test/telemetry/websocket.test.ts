@@ -11,7 +11,7 @@ import { OSPD, OspdProcess, runProgram } from '../harness/ospd.js';
 import { resolveConfig } from '../../server/config.js';
 import { InMemoryAuthenticator } from '../../server/telemetry/auth.js';
 import { TelemetryBroker } from '../../server/telemetry/broker.js';
-import { makePki, tempDir, type TestPki } from './helpers.js';
+import { grantedQos, makePki, tempDir, waitFor, type TestPki } from './helpers.js';
 
 /**
  * MQTT over WebSocket (WSS, MQTT 3.1.1 section 6): Eclipse paho-mqtt (Python,
@@ -107,31 +107,12 @@ function rawWs(url: string, caPem: string, protocols: string[] = ['mqtt']): Prom
   });
 }
 
-async function waitFor(pred: () => boolean, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (pred()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return pred();
-}
 
 /** Bounded: a connection the server never closes fails the test instead of hanging it. */
 function closedWithin(r: RawWs, ms: number): Promise<{ code: number; reason: string } | 'still open'> {
   return Promise.race([r.closed, new Promise<'still open'>((res) => setTimeout(() => res('still open'), ms))]);
 }
 
-/** Granted QoS of one subscription; mqtt.js turns a 128 into an error carrying the SUBACK. */
-function grantedQos(c: MqttClient, filter: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    c.subscribe(filter, { qos: 1 }, (err, granted) => {
-      const fromErr = (err as { packet?: { granted?: number[] } } | null)?.packet?.granted?.[0];
-      if (fromErr !== undefined) resolve(fromErr);
-      else if (!err && granted?.[0]) resolve(granted[0].qos);
-      else reject(err ?? new Error(`no SUBACK for ${filter}`));
-    });
-  });
-}
 
 const rand = () => Math.random().toString(36).slice(2, 10);
 
