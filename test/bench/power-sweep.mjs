@@ -19,8 +19,8 @@ import { MemoryPowerSyncStore } from '../../dist/server/bmc/sync-memory-store.js
 
 const { values } = parseArgs({ options: { bmcs: { type: 'string', default: '1000' } } });
 const BMCS = Number(values.bmcs);
-// shared/fixtures sits beside the checkout (or $OSP_FIXTURES).
-const MOCKUP = `${process.env.OSP_FIXTURES ?? new URL('../../../shared/fixtures', import.meta.url).pathname}/redfish/public-catfish`;
+// The DMTF mockup kept in the repository (test/fixtures/SOURCES.md).
+const MOCKUP = decodeURIComponent(new URL('../fixtures/redfish/public-catfish', import.meta.url).pathname);
 const PASSWORD = 'bench-pw';
 
 const cert = await generateSelfSignedCert();

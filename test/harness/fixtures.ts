@@ -1,5 +1,8 @@
 import path from 'node:path';
-import { REPO } from './ospd.js';
+import { fileURLToPath } from 'node:url';
 
-/** shared/fixtures beside the checkout (as CI lays it out), or $OSP_FIXTURES. */
-export const FIXTURES = process.env.OSP_FIXTURES ?? path.resolve(REPO, '..', 'shared', 'fixtures');
+/**
+ * test/fixtures/ in this checkout: the one place tests find upstream data, so a
+ * clone passes wherever it is placed. Where each file comes from: test/fixtures/SOURCES.md.
+ */
+export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');

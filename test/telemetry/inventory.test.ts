@@ -3,9 +3,10 @@ import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { collectInventory, HostSources, type InventorySources } from '../../agent/inventory/index.js';
 import { HostMetricsCollector } from '../../agent/telemetry/metrics.js';
+import { FIXTURES } from '../harness/fixtures.js';
 import { tempDir } from './helpers.js';
 
-const FIXTURES = '/work/shared/fixtures/ironic/inventory';
+const INVENTORIES = join(FIXTURES, 'ironic', 'inventory');
 
 function write(root: string, path: string, text: string): void {
   mkdirSync(dirname(join(root, path)), { recursive: true });
@@ -56,7 +57,7 @@ describe('inventory collector', () => {
     try {
       fakeMachine(dir.path);
       const inv = await collectInventory({ sources: new FakeRootSources({ root: dir.path }), architecture: 'x86_64', ipv4: () => '172.22.0.43' });
-      const fixture = JSON.parse(readFileSync(join(FIXTURES, 'metal3-kvm-vm-introspection-data.json'), 'utf8')).inventory;
+      const fixture = JSON.parse(readFileSync(join(INVENTORIES, 'metal3-kvm-vm-introspection-data.json'), 'utf8')).inventory;
       expect(inv.cpu).toEqual({ model_name: fixture.cpu.model_name, frequency: fixture.cpu.frequency, count: 2, architecture: 'x86_64', flags: ['fpu', 'vme', 'sse2', 'vmx'] });
       expect(inv.memory).toEqual({ total: 6109632 * 1024, physical_mb: 6144 });
       expect(inv.memory!.physical_mb).toBe(fixture.memory.physical_mb);
