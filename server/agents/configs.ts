@@ -6,7 +6,7 @@ import { nodeStore } from '../store/nodes.js';
 import type { NodeRecord } from '../nodes/model.js';
 import { MAX_PAGE, type NodeRegistry } from '../nodes/registry.js';
 import { generateToken, hashToken, tokenMatches } from '../security/tokens.js';
-import { configStore, type AckRow, type DeploymentDoc, type RevisionRow } from './config-store.js';
+import { configStore, type AckRow, type DeploymentDoc, type RevisionRow } from '../store/configs.js';
 import { contentHash } from './canonical.js';
 
 export type RevisionListener = (rev: RevisionRow, node: NodeRecord) => void;

@@ -1,4 +1,5 @@
 import type { Queryable } from '../store/db.js';
+import { nodeStore } from '../store/nodes.js';
 import type { ProvisionState } from '../nodes/model.js';
 
 /**
@@ -34,9 +35,7 @@ export const RAMDISK_EVENT = {
 
 /** The most recent entry into `state` for the node, with the deadline stored beside it. */
 export async function currentWait(q: Queryable, nodeUuid: string, state: ProvisionState): Promise<WaitEntry | undefined> {
-  const row = await q.get<{ id: number; time: string; data: string }>(
-    `SELECT id, time, data FROM node_events WHERE node_uuid = ? AND type = 'provision' AND json_extract(data, '$.to') = ?
-     ORDER BY id DESC LIMIT 1`, [nodeUuid, state]);
+  const row = await nodeStore.lastTransitionInto(q, nodeUuid, state);
   if (!row) return undefined;
   const data = JSON.parse(row.data || '{}') as { deadline?: string; timeoutMs?: number };
   const deadlineMs = data.deadline ? Date.parse(data.deadline) : NaN;
@@ -45,9 +44,8 @@ export async function currentWait(q: Queryable, nodeUuid: string, state: Provisi
 
 /** What the ramdisk did since the wait began. */
 export async function waitFacts(q: Queryable, nodeUuid: string, sinceEventId: number): Promise<WaitFacts> {
-  const rows = await q.all<{ type: string; message: string }>(
-    'SELECT type, message FROM node_events WHERE node_uuid = ? AND id > ? AND type IN (?, ?, ?, ?) ORDER BY id',
-    [nodeUuid, sinceEventId, RAMDISK_EVENT.lookup, RAMDISK_EVENT.stream, RAMDISK_EVENT.inventory, RAMDISK_EVENT.progress]);
+  const rows = await nodeStore.eventsSince(q, nodeUuid, sinceEventId,
+    [RAMDISK_EVENT.lookup, RAMDISK_EVENT.stream, RAMDISK_EVENT.inventory, RAMDISK_EVENT.progress]);
   const facts: WaitFacts = { lookups: 0, streams: 0, inventory: false };
   for (const r of rows) {
     if (r.type === RAMDISK_EVENT.lookup) facts.lookups++;

@@ -1,5 +1,6 @@
 import type { Database } from '../store/db.js';
 import { nodeStore } from '../store/nodes.js';
+import { RAMDISK_EVENT } from './history.js';
 import type { NodeRecord } from '../nodes/model.js';
 import { normaliseMac } from '../nodes/validate.js';
 import { OspError } from '../../common/errors.js';
@@ -28,20 +29,17 @@ export async function findMachine(db: Database, macs: string[], bmcAddress: stri
     if (n) return n;
   }
   if (!bmcAddress) return undefined;
-  const row = await db.get<{ uuid: string }>(`SELECT uuid FROM nodes WHERE json_extract(driver_info, '$.address') = ? LIMIT 1`, [bmcAddress]);
-  return row ? nodeStore.getByUuid(db, row.uuid) : undefined;
+  return nodeStore.findByBmcAddress(db, bmcAddress);
 }
 
 /** Did this node already look up since the given event (one token per boot)? */
 export async function lookedUpSince(db: Database, nodeUuid: string, sinceEventId: number): Promise<boolean> {
-  const row = await db.get<{ id: number }>(`SELECT id FROM node_events WHERE node_uuid = ? AND id > ? AND type = 'ramdisk-lookup' LIMIT 1`, [nodeUuid, sinceEventId]);
-  return !!row;
+  return nodeStore.hasEventSince(db, nodeUuid, sinceEventId, RAMDISK_EVENT.lookup);
 }
 
 /** The id of the node's latest provision event, 0 when it never changed state (a discovery epoch starts there). */
 export async function lastProvisionEventId(db: Database, nodeUuid: string): Promise<number> {
-  const row = await db.get<{ id: number }>(`SELECT max(id) AS id FROM node_events WHERE node_uuid = ? AND type = 'provision'`, [nodeUuid]);
-  return row?.id ?? 0;
+  return nodeStore.lastEventId(db, nodeUuid, 'provision');
 }
 
 /** A DNS-label node name for a discovered machine: from its serial number, else its first MAC. */

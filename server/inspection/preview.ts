@@ -1,6 +1,7 @@
 import type { NodeRecord } from '../nodes/model.js';
 import type { Database } from '../store/db.js';
 import { nodeStore } from '../store/nodes.js';
+import { telemetryStore } from '../store/telemetry.js';
 import { deriveProperties } from './derive.js';
 import { describeChange, describeLog, evaluateRules } from './rules/engine.js';
 import type { Rule, RuleChange } from './rules/types.js';
@@ -61,8 +62,8 @@ export class InspectionPreview {
   ) {}
 
   private async inventories(): Promise<Map<string, Record<string, unknown>>> {
-    const rows = await this.db.all<{ node_uuid: string; facts: string }>('SELECT node_uuid, facts FROM node_inventory');
-    return new Map(rows.map((r) => [r.node_uuid, JSON.parse(r.facts) as Record<string, unknown>]));
+    const all = await telemetryStore.allFacts(this.db);
+    return new Map([...all].map(([uuid, facts]) => [uuid, JSON.parse(facts) as Record<string, unknown>]));
   }
 
   private async allNodes(): Promise<NodeRecord[]> {

@@ -1,11 +1,10 @@
 import { OspError } from '../../common/errors.js';
 import type { Database } from '../store/db.js';
+import { ruleStore, type RuleRow } from '../store/rules.js';
 import { MASK, SecretBox, isSecretKey } from '../security/secrets.js';
 import { runOrder } from './rules/engine.js';
 import { hasSecretValues, maskIronicRule } from './rules/ironic-format.js';
 import { isIronicRule, type Action, type InspectorRule, type IronicRule, type IronicStep, type Rule } from './rules/types.js';
-
-interface RuleRow { uuid: string; position: number; description: string; scope: string; body: string; created_at: string }
 
 /**
  * `body` of an Ironic-format rule; the rule-level columns (uuid, description,
@@ -69,7 +68,7 @@ export class RuleStore {
 
   /** Every rule in the order they run (priority, then import order). */
   async list(): Promise<StoredRule[]> {
-    return runOrder((await this.db.all<RuleRow>('SELECT * FROM inspection_rules ORDER BY position')).map((r) => this.fromRow(r)));
+    return runOrder((await ruleStore.list(this.db)).map((r) => this.fromRow(r)));
   }
 
   private body(rule: Rule): string {
@@ -83,7 +82,7 @@ export class RuleStore {
   }
 
   async get(uuid: string): Promise<StoredRule> {
-    const row = await this.db.get<RuleRow>('SELECT * FROM inspection_rules WHERE uuid = ?', [uuid.toLowerCase()]);
+    const row = await ruleStore.get(this.db, uuid.toLowerCase());
     if (!row) throw new OspError('RULE_NOT_FOUND', `inspection rule '${uuid}' not found`, { rule: uuid });
     return this.fromRow(row);
   }
@@ -97,20 +96,19 @@ export class RuleStore {
     return this.db.transaction(async (tx) => {
       const res: RuleImportResult = { created: [], unchanged: [] };
       const clashes: string[] = [];
-      const max = await tx.get<{ p: number | null }>('SELECT MAX(position) AS p FROM inspection_rules');
-      let position = (max?.p ?? 0) + 1;
+      let position = (await ruleStore.maxPosition(tx)) + 1;
       const now = new Date().toISOString();
       for (const [i, rule] of rules.entries()) {
-        const row = await tx.get<RuleRow>('SELECT * FROM inspection_rules WHERE uuid = ?', [rule.uuid]);
+        const row = await ruleStore.get(tx, rule.uuid);
         if (row) {
           const cur = this.fromRow(row);
           if (sameRule(cur, rule)) res.unchanged.push(cur);
           else clashes.push(`rules[${i}].uuid: ${JSON.stringify(rule.uuid)}: expected a uuid not already used by a different stored rule (delete it first)`);
           continue;
         }
-        await tx.run('INSERT INTO inspection_rules (uuid, position, description, scope, body, created_at) VALUES (?, ?, ?, ?, ?, ?)', [
-          rule.uuid, position++, rule.description, isIronicRule(rule) ? '' : rule.scope, this.body(rule), now,
-        ]);
+        await ruleStore.insert(tx, {
+          uuid: rule.uuid, position: position++, description: rule.description, scope: isIronicRule(rule) ? '' : rule.scope, body: this.body(rule), created_at: now,
+        });
         res.created.push({ ...rule, createdAt: now });
       }
       if (clashes.length) throw new OspError('RULE_EXISTS', clashes.join('\n'), { problems: clashes });
@@ -119,8 +117,7 @@ export class RuleStore {
   }
 
   async delete(uuid: string): Promise<string> {
-    const r = await this.db.run('DELETE FROM inspection_rules WHERE uuid = ?', [uuid.toLowerCase()]);
-    if (r.changes === 0) throw new OspError('RULE_NOT_FOUND', `inspection rule '${uuid}' not found`, { rule: uuid });
+    if (!(await ruleStore.delete(this.db, uuid.toLowerCase()))) throw new OspError('RULE_NOT_FOUND', `inspection rule '${uuid}' not found`, { rule: uuid });
     return uuid.toLowerCase();
   }
 }

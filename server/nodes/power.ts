@@ -2,6 +2,7 @@ import { OspError, isOspError } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
 import type { Database } from '../store/db.js';
 import { nodeStore } from '../store/nodes.js';
+import { powerStore } from '../store/power.js';
 import type { DriverRegistry } from '../bmc/registry.js';
 import { toDriverInfo } from '../bmc/driver-info.js';
 import {
@@ -128,7 +129,7 @@ export class NodePower {
     }
     const durationMs = Math.round(Number(process.hrtime.bigint() - started) / 1e6);
     // A read is not an action, so no event; the stored power state follows the BMC.
-    if (state !== n.powerState) await this.db.run('UPDATE nodes SET power_state = ?, updated_at = ? WHERE uuid = ?', [state, new Date().toISOString(), n.uuid]);
+    if (state !== n.powerState) await powerStore.setPowerState(this.db, n.uuid, state, new Date().toISOString());
     this.log.debug({ node: n.name, actor, state, durationMs }, 'power state read');
     return { node: await this.registry.get(n.uuid), state, durationMs };
   }
@@ -185,7 +186,7 @@ export class NodePower {
       const next: NodeRecord = { ...cur, maintenance: on, maintenanceReason: on ? reason : '', updatedAt: new Date().toISOString() };
       await nodeStore.update(tx, next);
       // The operator decides now: a power-sync fault no longer applies, and the failure count starts over.
-      await tx.run('UPDATE nodes SET fault = ?, power_failures = 0 WHERE uuid = ?', [OPERATOR_FAULT, cur.uuid]);
+      await powerStore.resetSyncFault(tx, cur.uuid, OPERATOR_FAULT);
       await nodeStore.appendEvent(tx, {
         nodeUuid: cur.uuid, type: on ? 'maintenance.set' : 'maintenance.cleared', actor,
         message: on ? `maintenance set${reason ? `: ${reason}` : ''}` : 'maintenance cleared', data: { reason: on ? reason : null },

@@ -1,4 +1,4 @@
-import type { Queryable } from '../store/db.js';
+import type { Queryable } from './db.js';
 
 export interface DeploymentDoc {
   id: string;

@@ -86,6 +86,17 @@ export const nodeStore = {
     return r && fromRow(r);
   },
 
+  /** The node whose driver_info names this BMC address (a discovered machine matched by its BMC). */
+  async findByBmcAddress(q: Queryable, address: string): Promise<NodeRecord | undefined> {
+    const r = await q.get<NodeRow>(`${SELECT} WHERE n.uuid = (SELECT uuid FROM nodes WHERE json_extract(driver_info, '$.address') = ? LIMIT 1)`, [address]);
+    return r && fromRow(r);
+  },
+
+  /** Just the uuid: for callers resolving a name per message, without the ports join. */
+  async uuidByName(q: Queryable, name: string): Promise<string | undefined> {
+    return (await q.get<{ uuid: string }>('SELECT uuid FROM nodes WHERE name = ?', [name]))?.uuid;
+  },
+
   async portOwners(q: Queryable, macs: string[]): Promise<Map<string, string>> {
     if (macs.length === 0) return new Map();
     const rows = await q.all<{ address: string; node_uuid: string }>(
@@ -142,6 +153,30 @@ export const nodeStore = {
     const r = await q.run('INSERT INTO node_events (node_uuid, time, type, actor, message, data) VALUES (?,?,?,?,?,?)',
       [e.nodeUuid, time, e.type, e.actor, e.message, JSON.stringify(e.data ?? {})]);
     return r.lastID;
+  },
+
+  /** The node's latest `provision` event whose data.to is `state`: the transition into it. */
+  async lastTransitionInto(q: Queryable, uuid: string, state: string): Promise<Pick<NodeEventRow, 'id' | 'time' | 'data'> | undefined> {
+    return q.get<Pick<NodeEventRow, 'id' | 'time' | 'data'>>(
+      `SELECT id, time, data FROM node_events WHERE node_uuid = ? AND type = 'provision' AND json_extract(data, '$.to') = ?
+       ORDER BY id DESC LIMIT 1`, [uuid, state]);
+  },
+
+  /** Events of the given types after event `sinceId`, oldest first. */
+  async eventsSince(q: Queryable, uuid: string, sinceId: number, types: string[]): Promise<Pick<NodeEventRow, 'type' | 'message'>[]> {
+    if (types.length === 0) return [];
+    return q.all<Pick<NodeEventRow, 'type' | 'message'>>(
+      `SELECT type, message FROM node_events WHERE node_uuid = ? AND id > ? AND type IN (${types.map(() => '?').join(', ')}) ORDER BY id`,
+      [uuid, sinceId, ...types]);
+  },
+
+  async hasEventSince(q: Queryable, uuid: string, sinceId: number, type: string): Promise<boolean> {
+    return !!(await q.get<{ id: number }>('SELECT id FROM node_events WHERE node_uuid = ? AND id > ? AND type = ? LIMIT 1', [uuid, sinceId, type]));
+  },
+
+  /** The id of the node's latest event of this type, 0 when there is none. */
+  async lastEventId(q: Queryable, uuid: string, type: string): Promise<number> {
+    return (await q.get<{ id: number | null }>('SELECT max(id) AS id FROM node_events WHERE node_uuid = ? AND type = ?', [uuid, type]))?.id ?? 0;
   },
 
   async listEvents(q: Queryable, uuid: string, limit: number): Promise<NodeEventRow[]> {

@@ -1,4 +1,4 @@
-import type { Database } from './db.js';
+import type { Database, Queryable } from './db.js';
 import { nodeStore } from './nodes.js';
 import { SecretBox } from '../security/secrets.js';
 import { toDriverInfo } from '../bmc/driver-info.js';
@@ -21,6 +21,19 @@ const UNSYNCED_STATES = ['enroll', 'verifying'];
 
 /** The actor recorded on events the sync loop writes. */
 export const SYNC_ACTOR = 'server';
+
+/** The power columns operator actions write (the sync loop's own writes are in SqlitePowerSyncStore). */
+export const powerStore = {
+  /** A power state read from the BMC; not an action, so no event. */
+  async setPowerState(q: Queryable, uuid: string, state: PowerState, updatedAt: string): Promise<void> {
+    await q.run('UPDATE nodes SET power_state = ?, updated_at = ? WHERE uuid = ?', [state, updatedAt, uuid]);
+  },
+
+  /** Sets the maintenance fault and starts the consecutive-failure count over. */
+  async resetSyncFault(q: Queryable, uuid: string, fault: string | null): Promise<void> {
+    await q.run('UPDATE nodes SET fault = ?, power_failures = 0 WHERE uuid = ?', [fault, uuid]);
+  },
+};
 
 /** SQLite side of the power-state sync: node rows it reads and writes, and its events in node_events. */
 export class SqlitePowerSyncStore implements PowerSyncStore, PowerEventSink {

@@ -2,6 +2,8 @@ import type { Logger } from '../../common/logging.js';
 import { silentLogger } from '../../common/logging.js';
 import { OspError } from '../../common/errors.js';
 import type { Database } from '../store/db.js';
+import { mqttUserStore } from '../store/mqtt-users.js';
+import { nodeStore } from '../store/nodes.js';
 import { generateToken, hashToken, tokenMatches } from '../security/tokens.js';
 import type { MqttAuthenticator, MqttIdentity } from './auth.js';
 
@@ -48,33 +50,33 @@ export class MqttAccounts implements MqttAuthenticator {
     const createdAt = new Date().toISOString();
     await this.db.transaction(async (tx) => {
       // A node's agent logs in with the node name: a reader by that name would shadow it.
-      if (await tx.get('SELECT 1 FROM nodes WHERE name = ?', [name])) {
+      if ((await nodeStore.uuidByName(tx, name)) !== undefined) {
         throw new OspError('ALREADY_EXISTS', `name: ${JSON.stringify(name)} is a node name (its agent logs in with it); expected another name`, { field: 'name' });
       }
-      if (await tx.get('SELECT 1 FROM mqtt_users WHERE name = ?', [name])) {
+      if (await mqttUserStore.exists(tx, name)) {
         throw new OspError('ALREADY_EXISTS', `mqtt user ${JSON.stringify(name)} already exists`, { field: 'name' });
       }
-      await tx.run('INSERT INTO mqtt_users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)', [name, role, hashToken(password), createdAt]);
+      await mqttUserStore.insert(tx, { name, role, createdAt }, hashToken(password));
     });
     this.log.info({ user: name, role, actor }, 'mqtt user created');
     return { user: { name, role: 'reader', createdAt }, password };
   }
 
   async delete(name: string, actor: string): Promise<boolean> {
-    const r = await this.db.run('DELETE FROM mqtt_users WHERE name = ?', [name]);
-    this.log.info({ user: name, actor, deleted: r.changes > 0 }, 'mqtt user delete');
-    return r.changes > 0;
+    const deleted = await mqttUserStore.delete(this.db, name);
+    this.log.info({ user: name, actor, deleted }, 'mqtt user delete');
+    return deleted;
   }
 
   async list(): Promise<MqttUserRow[]> {
-    const rows = await this.db.all<{ name: string; role: 'reader'; created_at: string }>('SELECT name, role, created_at FROM mqtt_users ORDER BY name');
-    return rows.map((r) => ({ name: r.name, role: r.role, createdAt: r.created_at }));
+    // create() admits only MQTT_ROLES, so every stored role is one of them.
+    return (await mqttUserStore.list(this.db)).map((u) => ({ ...u, role: u.role as MqttUserRow['role'] }));
   }
 
   async authenticate(username: string, password: Buffer): Promise<MqttIdentity | null> {
     const secret = password.toString('utf8');
-    const user = await this.db.get<{ password_hash: string }>('SELECT password_hash FROM mqtt_users WHERE name = ?', [username]);
-    if (user) return tokenMatches(secret, user.password_hash) ? { kind: 'reader', name: username } : null;
+    const hash = await mqttUserStore.passwordHash(this.db, username);
+    if (hash !== undefined) return tokenMatches(secret, hash) ? { kind: 'reader', name: username } : null;
     try {
       const node = await this.agents.authenticate(username, secret);
       // The ACL is keyed by the topic's node name, which is the registered name.

@@ -1,6 +1,7 @@
 import type { Logger } from '../../common/logging.js';
 import { silentLogger } from '../../common/logging.js';
 import type { Database } from '../store/db.js';
+import { telemetryStore } from '../store/telemetry.js';
 import { mergeMinute, planRetention, validateRetention, type MinuteAverage, type RetentionPolicy } from './retention.js';
 
 const MINUTE_MS = 60_000;
@@ -50,28 +51,23 @@ export class MetricsRetentionJob {
     const nowMs = this.now();
     // Same boundary planRetention uses: whole minutes only.
     const boundaryMs = Math.floor((nowMs - policy.rawWindowMs) / MINUTE_MS) * MINUTE_MS;
-    const nodes = await db.all<{ node_uuid: string }>('SELECT DISTINCT node_uuid FROM node_metrics_raw WHERE ts_ms < ?', [boundaryMs]);
+    const nodes = await telemetryStore.nodesWithRawBefore(db, boundaryMs);
     let folded = 0;
     let expired = 0;
-    for (const { node_uuid: uuid } of nodes) {
+    for (const uuid of nodes) {
       await db.transaction(async (tx) => {
-        const rows = await tx.all<{ ts_ms: number; vals: string }>('SELECT ts_ms, vals FROM node_metrics_raw WHERE node_uuid = ? AND ts_ms < ?', [uuid, boundaryMs]);
-        const plan = planRetention(rows.map((r) => ({ tsMs: r.ts_ms, values: JSON.parse(r.vals) as Record<string, number> })), nowMs, policy);
+        const rows = await telemetryStore.rawBefore(tx, uuid, boundaryMs);
+        const plan = planRetention(rows.map((r) => ({ tsMs: r.tsMs, values: JSON.parse(r.vals) as Record<string, number> })), nowMs, policy);
         for (const m of plan.downsampled) {
-          const prev = await tx.get<{ vals: string; samples: number }>('SELECT vals, samples FROM node_metrics_minute WHERE node_uuid = ? AND minute_start_ms = ?', [uuid, m.minuteStartMs]);
+          const prev = await telemetryStore.minute(tx, uuid, m.minuteStartMs);
           const merged: MinuteAverage = prev ? mergeMinute({ minuteStartMs: m.minuteStartMs, values: JSON.parse(prev.vals) as Record<string, number>, samples: prev.samples }, m) : m;
-          await tx.run(
-            `INSERT INTO node_metrics_minute (node_uuid, minute_start_ms, vals, samples) VALUES (?, ?, ?, ?)
-             ON CONFLICT (node_uuid, minute_start_ms) DO UPDATE SET vals = excluded.vals, samples = excluded.samples`,
-            [uuid, m.minuteStartMs, JSON.stringify(merged.values), merged.samples],
-          );
+          await telemetryStore.putMinute(tx, uuid, m.minuteStartMs, { vals: JSON.stringify(merged.values), samples: merged.samples });
         }
-        const del = await tx.run('DELETE FROM node_metrics_raw WHERE node_uuid = ? AND ts_ms < ?', [uuid, plan.rawBeforeMs]);
-        folded += del.changes;
+        folded += await telemetryStore.deleteRawBefore(tx, uuid, plan.rawBeforeMs);
       });
     }
     const expireBeforeMs = nowMs - policy.maxAgeMs;
-    expired += (await db.run('DELETE FROM node_metrics_minute WHERE minute_start_ms < ?', [expireBeforeMs])).changes;
+    expired += await telemetryStore.deleteMinutesBefore(db, expireBeforeMs);
     if (folded || expired) this.log.info({ folded, expired }, 'metrics retention applied');
     return { folded, expired };
   }

@@ -3,6 +3,7 @@ import { silentLogger } from '../../common/logging.js';
 import { OspError } from '../../common/errors.js';
 import type { Database } from '../store/db.js';
 import { nodeStore } from '../store/nodes.js';
+import { telemetryStore } from '../store/telemetry.js';
 import type { TelemetrySink } from './ingest.js';
 
 export interface StoredSample {
@@ -62,13 +63,13 @@ export class SqliteTelemetrySink implements TelemetrySink {
   private async nodeUuid(name: string): Promise<string> {
     const hit = this.uuids.get(name);
     if (hit && Date.now() - hit.atMs < NODE_CACHE_MS) return hit.uuid;
-    const row = await this.db.get<{ uuid: string }>('SELECT uuid FROM nodes WHERE name = ?', [name]);
-    if (!row) {
+    const uuid = await nodeStore.uuidByName(this.db, name);
+    if (uuid === undefined) {
       this.uuids.delete(name);
       throw new OspError('NODE_NOT_FOUND', `node '${name}' not found`, { node: name });
     }
-    this.uuids.set(name, { uuid: row.uuid, atMs: Date.now() });
-    return row.uuid;
+    this.uuids.set(name, { uuid, atMs: Date.now() });
+    return uuid;
   }
 
   saveFacts(node: string, facts: Record<string, unknown>): Promise<void> {
@@ -77,11 +78,7 @@ export class SqliteTelemetrySink implements TelemetrySink {
 
   private async saveFactsNow(node: string, facts: Record<string, unknown>): Promise<void> {
     const uuid = await this.nodeUuid(node);
-    await this.db.run(
-      `INSERT INTO node_inventory (node_uuid, facts, updated_at) VALUES (?, ?, ?)
-       ON CONFLICT (node_uuid) DO UPDATE SET facts = excluded.facts, updated_at = excluded.updated_at`,
-      [uuid, JSON.stringify(facts), new Date().toISOString()],
-    );
+    await telemetryStore.putFacts(this.db, uuid, JSON.stringify(facts), new Date().toISOString());
   }
 
   saveMetrics(node: string, tsMs: number, values: Record<string, number>): Promise<void> {
@@ -90,7 +87,7 @@ export class SqliteTelemetrySink implements TelemetrySink {
 
   private async saveMetricsNow(node: string, tsMs: number, values: Record<string, number>): Promise<void> {
     const uuid = await this.nodeUuid(node);
-    await this.db.run('INSERT INTO node_metrics_raw (node_uuid, ts_ms, vals) VALUES (?, ?, ?)', [uuid, Math.round(tsMs), JSON.stringify(values)]);
+    await telemetryStore.insertRaw(this.db, uuid, Math.round(tsMs), JSON.stringify(values));
     const sample: StoredSample = { nodeName: node, tsMs, values, resolution: 'raw' };
     for (const fn of this.listeners) {
       try {
@@ -108,14 +105,10 @@ export class SqliteTelemetrySink implements TelemetrySink {
   private async setAvailabilityNow(node: string, online: boolean): Promise<void> {
     const uuid = await this.nodeUuid(node);
     const changed = await this.db.transaction(async (tx) => {
-      const cur = await tx.get<{ online: number }>('SELECT online FROM node_availability WHERE node_uuid = ?', [uuid]);
-      if (cur && cur.online === (online ? 1 : 0)) return false;
+      const cur = await telemetryStore.availability(tx, uuid);
+      if (cur && cur.online === online) return false;
       const now = new Date().toISOString();
-      await tx.run(
-        `INSERT INTO node_availability (node_uuid, online, changed_at) VALUES (?, ?, ?)
-         ON CONFLICT (node_uuid) DO UPDATE SET online = excluded.online, changed_at = excluded.changed_at`,
-        [uuid, online ? 1 : 0, now],
-      );
+      await telemetryStore.putAvailability(tx, uuid, online, now);
       await nodeStore.appendEvent(tx, {
         nodeUuid: uuid, type: 'availability', actor: 'agent',
         message: `agent ${online ? 'online' : 'offline'}`, data: { online },
@@ -138,13 +131,13 @@ export class SqliteTelemetrySink implements TelemetrySink {
 
   /** Latest facts and availability of a node (by uuid). */
   async state(nodeUuid: string): Promise<NodeTelemetryState> {
-    const inv = await this.db.get<{ facts: string; updated_at: string }>('SELECT facts, updated_at FROM node_inventory WHERE node_uuid = ?', [nodeUuid]);
-    const av = await this.db.get<{ online: number; changed_at: string }>('SELECT online, changed_at FROM node_availability WHERE node_uuid = ?', [nodeUuid]);
+    const inv = await telemetryStore.facts(this.db, nodeUuid);
+    const av = await telemetryStore.availability(this.db, nodeUuid);
     return {
       facts: inv ? (JSON.parse(inv.facts) as Record<string, unknown>) : undefined,
-      factsUpdatedAt: inv?.updated_at,
+      factsUpdatedAt: inv?.updatedAt,
       availability: av ? (av.online ? 'online' : 'offline') : 'unknown',
-      availabilityChangedAt: av?.changed_at,
+      availabilityChangedAt: av?.changedAt,
     };
   }
 
@@ -159,17 +152,11 @@ export class SqliteTelemetrySink implements TelemetrySink {
       if (!names.length) return all;
       return Object.fromEntries(names.filter((n) => n in all).map((n) => [n, all[n]]));
     };
-    const minutes = await this.db.all<{ minute_start_ms: number; vals: string }>(
-      'SELECT minute_start_ms, vals FROM node_metrics_minute WHERE node_uuid = ? AND minute_start_ms >= ? ORDER BY minute_start_ms DESC LIMIT ?',
-      [node.uuid, sinceMs, limit],
-    );
-    const raw = await this.db.all<{ ts_ms: number; vals: string }>(
-      'SELECT ts_ms, vals FROM node_metrics_raw WHERE node_uuid = ? AND ts_ms >= ? ORDER BY ts_ms DESC LIMIT ?',
-      [node.uuid, sinceMs, limit],
-    );
+    const minutes = await telemetryStore.minutesSince(this.db, node.uuid, sinceMs, limit);
+    const raw = await telemetryStore.rawSince(this.db, node.uuid, sinceMs, limit);
     const out: StoredSample[] = [
-      ...minutes.map((m) => ({ nodeName: node.name, tsMs: m.minute_start_ms, values: pick(m.vals), resolution: 'minute' as const })),
-      ...raw.map((r) => ({ nodeName: node.name, tsMs: r.ts_ms, values: pick(r.vals), resolution: 'raw' as const })),
+      ...minutes.map((m) => ({ nodeName: node.name, tsMs: m.tsMs, values: pick(m.vals), resolution: 'minute' as const })),
+      ...raw.map((r) => ({ nodeName: node.name, tsMs: r.tsMs, values: pick(r.vals), resolution: 'raw' as const })),
     ];
     out.sort((a, b) => a.tsMs - b.tsMs);
     return out.slice(Math.max(0, out.length - limit));
