@@ -5,7 +5,13 @@ import { readFileSync } from 'node:fs';
 import { AgentTransport } from '../../dist/agent/transport/client.js';
 import { silentLogger } from '../../dist/common/logging.js';
 
-const [credsFile, from, to, mode] = process.argv.slice(2);
+const [credsFile, from, to, mode, intervalArg] = process.argv.slice(2);
+// The poll interval comes as an argument from config-push.mjs (it once read an
+// env var nobody set, so --poll-interval-ms was silently replaced by 30 s).
+const pollIntervalMs = Number(intervalArg);
+if (mode === 'poll' && !(Number.isInteger(pollIntervalMs) && pollIntervalMs > 0)) {
+  process.send({ type: 'error', message: `config-push-worker: poll interval argument is ${JSON.stringify(intervalArg)}; expected a whole number of milliseconds > 0` }, () => process.exit(2));
+}
 const creds = JSON.parse(readFileSync(credsFile, 'utf8')).slice(Number(from), Number(to));
 const acks = [];
 let open = 0;
@@ -46,10 +52,10 @@ function startPolling(intervalMs) {
       setInterval(tick, intervalMs).unref();
     }, Math.random() * intervalMs).unref();
   }
-  process.send({ type: 'ready' });
+  process.send({ type: 'ready', pollIntervalMs: intervalMs });
 }
 
-if (mode === 'poll') startPolling(Number(process.env.POLL_INTERVAL_MS ?? 30_000));
+if (mode === 'poll') startPolling(pollIntervalMs);
 else for (const a of agents) a.start();
 
 process.on('message', (m) => {
