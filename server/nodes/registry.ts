@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { OspError } from '../../common/errors.js';
+import { OspError, type Problem } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
 import type { Database, Queryable } from '../store/db.js';
 import { nodeStore, type NodeEventRow } from '../store/nodes.js';
 import { MASK, SecretBox, isSecretKey } from '../security/secrets.js';
 import { DELETABLE_STATES, type NodeInput, type NodeRecord } from './model.js';
-import { describeProblem, validateNode } from './validate.js';
+import { asProblem, validateNode } from './validate.js';
 import { parseNodeFile } from './import-file.js';
 import { applyPatch, type PatchOp } from './patch.js';
 
@@ -77,17 +77,26 @@ export class NodeRegistry {
     return nodeStore.listEvents(this.db, n.uuid, Math.min(limit || 100, 1000));
   }
 
-  private invalid(problems: string[], code: 'NODE_INVALID' | 'NODE_IMPORT_INVALID' = 'NODE_INVALID'): never {
-    throw new OspError(code, problems.join('\n'), { problems });
+  private invalid(problems: Problem[], code: 'NODE_INVALID' | 'NODE_IMPORT_INVALID' = 'NODE_INVALID'): never {
+    throw new OspError(code, problems.map((p) => p.description).join('\n'), { problems });
   }
 
-  /** Fails the transaction with every clash between this node and the others in the store. */
-  private async conflicts(q: Queryable, input: NodeInput, selfUuid: string | undefined, where: string): Promise<string[]> {
-    const out: string[] = [];
+  private refuseClash(clash: Problem[]): never {
+    throw new OspError(clash.some((c) => c.field === 'name') ? 'NODE_NAME_IN_USE' : 'PORT_IN_USE', clash.map((c) => c.description).join('\n'), { problems: clash });
+  }
+
+  /**
+   * Every clash between this node and the others in the store. `at` is the
+   * entry's path in an import (`nodes[1]`), whose MACs come from its `mac` field.
+   */
+  private async conflicts(q: Queryable, input: NodeInput, selfUuid: string | undefined, where = '', at = ''): Promise<Problem[]> {
+    const out: Problem[] = [];
     const byName = await nodeStore.getByName(q, input.name);
-    if (byName && byName.uuid !== selfUuid) out.push(`${where}name: ${JSON.stringify(input.name)}: already used by node ${byName.uuid}`);
+    if (byName && byName.uuid !== selfUuid) {
+      out.push({ field: at ? `${at}.name` : 'name', description: `${where}name: ${JSON.stringify(input.name)}: already used by node ${byName.uuid}` });
+    }
     for (const [mac, owner] of await nodeStore.portOwners(q, input.ports)) {
-      if (owner !== selfUuid) out.push(`${where}mac: ${JSON.stringify(mac)}: already belongs to node ${owner}`);
+      if (owner !== selfUuid) out.push({ field: at ? `${at}.mac` : 'ports', description: `${where}mac: ${JSON.stringify(mac)}: already belongs to node ${owner}` });
     }
     return out;
   }
@@ -101,11 +110,11 @@ export class NodeRegistry {
   }
 
   async create(input: NodeInput, actor: string): Promise<NodeRecord> {
-    const problems = validateNode(input).map(describeProblem);
+    const problems = validateNode(input).map((p) => asProblem(p));
     if (problems.length) this.invalid(problems);
     const node = await this.db.transaction(async (tx) => {
-      const clash = await this.conflicts(tx, input, undefined, '');
-      if (clash.length) throw new OspError(clash.some((c) => c.startsWith('name')) ? 'NODE_NAME_IN_USE' : 'PORT_IN_USE', clash.join('\n'));
+      const clash = await this.conflicts(tx, input, undefined);
+      if (clash.length) this.refuseClash(clash);
       const n = this.fresh(input);
       await nodeStore.insert(tx, n);
       await nodeStore.appendEvent(tx, { nodeUuid: n.uuid, type: 'create', actor, message: `node ${n.name} created`, data: { driver: n.driver, ports: n.ports } });
@@ -119,10 +128,10 @@ export class NodeRegistry {
     const node = await this.db.transaction(async (tx) => {
       const cur = await this.get(id, tx);
       const { input, maintenance, maintenanceReason, changed } = applyPatch(cur, ops);
-      const problems = validateNode(input).map(describeProblem);
+      const problems = validateNode(input).map((p) => asProblem(p));
       if (problems.length) this.invalid(problems);
-      const clash = await this.conflicts(tx, input, cur.uuid, '');
-      if (clash.length) throw new OspError(clash.some((c) => c.startsWith('name')) ? 'NODE_NAME_IN_USE' : 'PORT_IN_USE', clash.join('\n'));
+      const clash = await this.conflicts(tx, input, cur.uuid);
+      if (clash.length) this.refuseClash(clash);
       const next: NodeRecord = {
         ...cur, ...input, driverInfo: this.seal(input.driverInfo, cur.driverInfo), maintenance, maintenanceReason,
         updatedAt: new Date().toISOString(),
@@ -168,12 +177,12 @@ export class NodeRegistry {
     this.log.info({ source, actor, nodes: parsed.nodes.length }, 'node import started');
     const result = await this.db.transaction(async (tx) => {
       const res: ImportResult = { created: [], updated: [], unchanged: [] };
-      const problems: string[] = [];
+      const problems: Problem[] = [];
       for (const [i, input] of parsed.nodes.entries()) {
         const where = `nodes[${i}] (${input.name}): `;
         let cur = await nodeStore.getByName(tx, input.name);
         if (!cur) for (const m of input.ports) if ((cur = await nodeStore.findByMac(tx, m))) break;
-        problems.push(...await this.conflicts(tx, input, cur?.uuid, where));
+        problems.push(...await this.conflicts(tx, input, cur?.uuid, where, `nodes[${i}]`));
         if (problems.length) continue;
         if (!cur) {
           const n = this.fresh(input);

@@ -9,7 +9,8 @@ import { MetricsRegistry, NodeMetricsCache } from '../../server/telemetry/promet
 import { TelemetryPublisher } from '../../agent/telemetry/publisher.js';
 import { HostMetricsCollector } from '../../agent/telemetry/metrics.js';
 import { collectInventory } from '../../agent/inventory/index.js';
-import { makePki, mosquittoSub, RecordingSink, tempDir, until, type SubProcess, type TestPki } from './helpers.js';
+import { waitFor } from '../harness/wait.js';
+import { makePki, mosquittoSub, RecordingSink, tempDir, type SubProcess, type TestPki } from './helpers.js';
 
 // Secrets are generated per run; they exist only in this process and in the
 // 0600 options file mosquitto_sub reads.
@@ -87,7 +88,7 @@ describe('telemetry broker with real clients (mosquitto_sub, mqtt.js)', () => {
   }
 
   it('ingest hands facts, metrics and availability to the sink and exposes node metrics to Prometheus', async () => {
-    await until(() => sink.facts.has('node-a') && sink.metrics.length > 2, 10_000, 'ingest');
+    await waitFor('ingest', () => sink.facts.has('node-a') && sink.metrics.length > 2, { timeoutMs: 10_000 });
     expect(sink.availability).toContainEqual({ node: 'node-a', online: true });
     expect(sink.facts.get('node-a')?.schema).toBe('osp.inventory/v1');
     const text = registry.render();

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TelemetrySink } from '../../server/telemetry/ingest.js';
+import { waitFor } from '../harness/wait.js';
 
 export function tempDir(prefix: string): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), `osp-${prefix}-`));
@@ -59,19 +60,14 @@ export function mosquittoSub(dir: string, opts: { port: number; username: string
   return {
     lines,
     proc,
-    waitFor: (pred, timeoutMs) =>
-      new Promise((resolve, reject) => {
-        const started = Date.now();
-        const iv = setInterval(() => {
-          if (pred(lines)) {
-            clearInterval(iv);
-            resolve();
-          } else if (Date.now() - started > timeoutMs || proc.exitCode !== null) {
-            clearInterval(iv);
-            reject(new Error(`mosquitto_sub: condition not met in ${timeoutMs} ms (exit ${proc.exitCode}); stderr: ${stderr}; lines: ${lines.slice(-5).join(' | ')}`));
-          }
-        }, 50);
-      }),
+    waitFor: async (pred, timeoutMs) => {
+      const context = () => `exit ${proc.exitCode}; stderr: ${stderr}; lines: ${lines.slice(-5).join(' | ')}`;
+      await waitFor('mosquitto_sub output to match', () => {
+        if (pred(lines)) return true;
+        if (proc.exitCode !== null) throw new Error(`mosquitto_sub exited before its output matched (${context()})`);
+        return false;
+      }, { timeoutMs, intervalMs: 50, detail: context });
+    },
     stop: () => {
       if (proc.exitCode === null) proc.kill('SIGTERM');
     },
@@ -92,24 +88,6 @@ export class RecordingSink implements TelemetrySink {
   async setAvailability(node: string, online: boolean): Promise<void> {
     this.availability.push({ node, online });
   }
-}
-
-export async function until(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const started = Date.now();
-  while (!pred()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-/** Polls pred (bounded); resolves whether it came true, so a test can assert it with its own message. */
-export async function waitFor(pred: () => boolean, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (pred()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return pred();
 }
 
 /** Granted QoS of one subscription; mqtt.js turns a 128 into an error carrying the SUBACK. */

@@ -6,7 +6,8 @@ import { InMemoryAuthenticator } from '../../server/telemetry/auth.js';
 import { TelemetryBroker } from '../../server/telemetry/broker.js';
 import { TelemetryIngest } from '../../server/telemetry/ingest.js';
 import { MetricsRegistry } from '../../server/telemetry/prometheus.js';
-import { RecordingSink, until } from './helpers.js';
+import { waitFor } from '../harness/wait.js';
+import { RecordingSink } from './helpers.js';
 
 const token = `t-${Math.random().toString(36).slice(2)}`;
 
@@ -47,8 +48,8 @@ describe('ingest drops malformed payloads, counts them per node and logs once pe
       await agent.publishAsync(`osp/nodes/node-m/${ch}`, payload, { qos: 1 });
       await agent.publishAsync('osp/nodes/node-m/metrics', JSON.stringify({ ts: Date.now(), load1: 1 }), { qos: 1 });
     }
-    await until(() => sink.metrics.length === bad.length && ingest.malformedCounts()['node-m'] === bad.length, 5000, 'ingest');
-    await until(() => logLines.some((l) => l.msg === 'malformed telemetry dropped'), 3000, 'summary log');
+    await waitFor('ingest', () => sink.metrics.length === bad.length && ingest.malformedCounts()['node-m'] === bad.length, { timeoutMs: 5000 });
+    await waitFor('summary log', () => logLines.some((l) => l.msg === 'malformed telemetry dropped'), { timeoutMs: 3000 });
     const summaries = logLines.filter((l) => l.msg === 'malformed telemetry dropped');
     expect(summaries).toHaveLength(1);
     expect(summaries[0]).toMatchObject({ node: 'node-m', dropped: bad.length });

@@ -5,7 +5,8 @@ import { TelemetryBroker } from '../../server/telemetry/broker.js';
 import { TelemetryIngest } from '../../server/telemetry/ingest.js';
 import { FileRetainedStore } from '../../server/telemetry/retained-store.js';
 import { TelemetryPublisher } from '../../agent/telemetry/publisher.js';
-import { RecordingSink, tempDir, until } from './helpers.js';
+import { waitFor } from '../harness/wait.js';
+import { RecordingSink, tempDir } from './helpers.js';
 
 /**
  * The agent keeps publishing while ospd's broker is down, then every metric
@@ -59,7 +60,7 @@ describe('agent publisher across a broker outage', () => {
       spool: { memoryMessages: 10, filePath: join(dir.path, 'spool.jsonl'), fileMaxBytes: 1024 * 1024 },
     });
     await publisher.start();
-    await until(() => sink.metrics.length >= 5, 5000, 'live metrics');
+    await waitFor('live metrics', () => sink.metrics.length >= 5, { timeoutMs: 5000 });
 
     await down();
     expect(sink.availability.at(-1)).toEqual({ node: 'node-l', online: false });
@@ -68,13 +69,13 @@ describe('agent publisher across a broker outage', () => {
     factsVersion = 2; // facts change while disconnected: only the latest must arrive
     await new Promise((r) => setTimeout(r, 300));
     // Timers slip under load, so wait for half the outage's samples rather than sampling once.
-    await until(() => publisher!.stats.metricsSpooled > outageMs / 50 / 2, 15_000, 'metrics spooled during the outage');
+    await waitFor('metrics spooled during the outage', () => publisher!.stats.metricsSpooled > outageMs / 50 / 2, { timeoutMs: 15_000 });
     const spooled = publisher.stats.metricsSpooled;
     expect(publisher.stats.metricsDropped).toBe(0);
 
     await up(port);
-    await until(() => publisher!.pending === 0 && sink.metrics.some((m) => m.values.seq > seq - 2), 15_000, 'spool drained');
-    await until(() => sink.facts.get('node-l')?.version === 2, 5000, 'current facts');
+    await waitFor('spool drained', () => publisher!.pending === 0 && sink.metrics.some((m) => m.values.seq > seq - 2), { timeoutMs: 15_000 });
+    await waitFor('current facts', () => sink.facts.get('node-l')?.version === 2, { timeoutMs: 5000 });
     expect(sink.availability.at(-1)).toEqual({ node: 'node-l', online: true });
 
     // Every sample from just after the stop up to now arrived, each at least once, in order of first arrival.

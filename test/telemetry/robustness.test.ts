@@ -4,7 +4,7 @@ import { generate, parser as mqttParser, type Packet } from 'mqtt-packet';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { InMemoryAuthenticator } from '../../server/telemetry/auth.js';
 import { TelemetryBroker } from '../../server/telemetry/broker.js';
-import { waitFor } from './helpers.js';
+import { waitFor } from '../harness/wait.js';
 
 /**
  * Hostile and broken clients crafted byte by byte with the mqtt-packet
@@ -55,14 +55,14 @@ describe('broker robustness against malformed and slow clients', () => {
   const roundTrip = async (label: string) => {
     const marker = `${label}-${Math.random()}`;
     await healthyAgent.publishAsync('osp/nodes/node-1/events', JSON.stringify({ marker }), { qos: 1 });
-    expect(await waitFor(() => got.some((g) => g.includes(marker)), 15_000), `healthy round trip after ${label}`).toBe(true);
+    await waitFor(`healthy round trip after ${label}`, () => got.some((g) => g.includes(marker)), { timeoutMs: 15_000 });
   };
 
   const rawAuthed = async (id: string, user = 'node-1', pw = token) => {
     const c = await raw(port);
     sockets.push(c.sock);
     c.sock.write(connectPacket(user, pw, id));
-    expect(await waitFor(() => c.packets.some((p) => p.cmd === 'connack' && p.returnCode === 0), 15_000), 'raw client connected').toBe(true);
+    await waitFor('raw client connected', () => c.packets.some((p) => p.cmd === 'connack' && p.returnCode === 0), { timeoutMs: 15_000 });
     return c;
   };
 
@@ -172,7 +172,7 @@ describe('broker robustness against malformed and slow clients', () => {
 
     const slow = await rawAuthed('slow-reader', 'reader', readerPw);
     slow.sock.write(generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'osp/#', qos: 0 }] } as Packet));
-    expect(await waitFor(() => slow.packets.some((p) => p.cmd === 'suback'), 15_000)).toBe(true);
+    await waitFor('SUBACK for the slow consumer', () => slow.packets.some((p) => p.cmd === 'suback'), { timeoutMs: 15_000 });
     const clientsBefore = broker.connectedClients;
     slow.sock.pause(); // stop reading: kernel buffers fill, then the broker's writes back up
     started = Date.now();
@@ -181,7 +181,9 @@ describe('broker robustness against malformed and slow clients', () => {
     const roundTripMs = Date.now() - started;
     // The broker drops the stuck consumer after drainTimeoutMs instead of buffering forever.
     // (Seen from the broker: the paused socket itself never reads the FIN.)
-    expect(await waitFor(() => broker.connectedClients === clientsBefore - 1, DRAIN_MS + 15_000), `slow consumer disconnected (clients ${broker.connectedClients}, before ${clientsBefore})`).toBe(true);
+    await waitFor('slow consumer disconnected', () => broker.connectedClients === clientsBefore - 1, {
+      timeoutMs: DRAIN_MS + 15_000, detail: () => `clients ${broker.connectedClients}, before ${clientsBefore}`,
+    });
     await roundTrip('after slow consumer');
     console.log(JSON.stringify({ slowConsumerFloodMessages: flood, baselineRoundTripMs: baselineMs, withStuckConsumerRoundTripMs: roundTripMs, drainTimeoutMs: DRAIN_MS }));
     // Healthy clients did not wait out the stuck socket's drain timeout.

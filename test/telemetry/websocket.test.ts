@@ -11,7 +11,8 @@ import { OSPD, OspdProcess, runProgram } from '../harness/ospd.js';
 import { resolveConfig } from '../../server/config.js';
 import { InMemoryAuthenticator } from '../../server/telemetry/auth.js';
 import { TelemetryBroker } from '../../server/telemetry/broker.js';
-import { grantedQos, makePki, tempDir, waitFor, type TestPki } from './helpers.js';
+import { waitFor } from '../harness/wait.js';
+import { grantedQos, makePki, tempDir, type TestPki } from './helpers.js';
 
 /**
  * MQTT over WebSocket (WSS, MQTT 3.1.1 section 6): Eclipse paho-mqtt (Python,
@@ -57,13 +58,12 @@ function paho(args: { port: number; caFile: string; username: string; password: 
     lines,
     exit,
     waitFor: async (pred, timeoutMs) => {
-      const end = Date.now() + timeoutMs;
-      while (!pred(lines)) {
-        if (Date.now() > end || proc.exitCode !== null) {
-          throw new Error(`paho: condition not met in ${timeoutMs} ms (exit ${proc.exitCode}); stderr: ${stderr}; lines: ${JSON.stringify(lines.slice(-5))}`);
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      const context = () => `exit ${proc.exitCode}; stderr: ${stderr}; lines: ${JSON.stringify(lines.slice(-5))}`;
+      await waitFor('paho output to match', () => {
+        if (pred(lines)) return true;
+        if (proc.exitCode !== null) throw new Error(`paho exited before its output matched (${context()})`);
+        return false;
+      }, { timeoutMs, intervalMs: 50, detail: context });
     },
     stop: () => {
       if (proc.exitCode === null) proc.kill('SIGTERM');
@@ -246,7 +246,7 @@ describe('MQTT over WebSocket in ospd: paho-mqtt, mqtt.js, curl', () => {
     const web1 = await login(`mqtts://127.0.0.1:${tlsPort}`, 'web-1', tokens['web-1']);
     const marker = `acl-${rand()}`;
     await web1.publishAsync('osp/nodes/web-1/events', JSON.stringify({ marker }), { qos: 1 });
-    expect(await waitFor(() => seenByReader.some((s) => s.includes(marker)), 10_000), 'the reader sees web-1').toBe(true);
+    await waitFor('the reader sees web-1', () => seenByReader.some((s) => s.includes(marker)), { timeoutMs: 10_000 });
     // Delivery is one broker pass; a short grace for a wrongly routed copy to arrive.
     await new Promise((r) => setTimeout(r, 300));
     expect(seenByWeb0.filter((t) => t.startsWith('osp/nodes/web-1/'))).toEqual([]);
@@ -260,7 +260,7 @@ describe('MQTT over WebSocket in ospd: paho-mqtt, mqtt.js, curl', () => {
     const asBinary = await rawWs(wssUrl(), caPem);
     expect(asBinary.ws.protocol).toBe('mqtt');
     asBinary.ws.send(connect, { binary: true });
-    expect(await waitFor(() => asBinary.packets.some((p) => p.cmd === 'connack'), 10_000), 'a binary CONNECT is answered').toBe(true);
+    await waitFor('a binary CONNECT is answered', () => asBinary.packets.some((p) => p.cmd === 'connack'), { timeoutMs: 10_000 });
     asBinary.ws.terminate();
 
     const asText = await rawWs(wssUrl(), caPem);
@@ -296,7 +296,7 @@ describe('MQTT over WebSocket in ospd: paho-mqtt, mqtt.js, curl', () => {
   it('on SIGTERM a connected WSS client is told 1001 Going Away and ospd exits 0', async () => {
     const c = await rawWs(wssUrl(), caPem);
     c.ws.send(generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 30, clientId: `sigterm-${rand()}`, username: reader.name, password: Buffer.from(reader.password) }));
-    expect(await waitFor(() => c.packets.some((p) => p.cmd === 'connack' && p.returnCode === 0), 10_000)).toBe(true);
+    await waitFor('CONNACK accepted', () => c.packets.some((p) => p.cmd === 'connack' && p.returnCode === 0), { timeoutMs: 10_000 });
     expect(await ospd.stop('SIGTERM')).toBe(0);
     expect(await closedWithin(c, 5_000)).toEqual({ code: 1001, reason: 'ospd stopping' });
   }, 60_000);
@@ -377,16 +377,16 @@ describe('TelemetryBroker WSS listener in process', () => {
     const roundTrip = async (label: string) => {
       const marker = `${label}-${rand()}`;
       await agent.publishAsync('osp/nodes/node-1/events', JSON.stringify({ marker }), { qos: 1 });
-      expect(await waitFor(() => got.some((g) => g.includes(marker)), 15_000), `healthy round trip after ${label}`).toBe(true);
+      await waitFor(`healthy round trip after ${label}`, () => got.some((g) => g.includes(marker)), { timeoutMs: 15_000 });
     };
 
     const slow = await rawWs(url, pki.caPem);
     extra.push(slow);
     slow.ws.send(readerConnect());
     // A SUBSCRIBE that overtakes the (asynchronous) login is refused, so wait for the CONNACK.
-    expect(await waitFor(() => slow.packets.some((p) => p.cmd === 'connack' && p.returnCode === 0), 10_000)).toBe(true);
+    await waitFor('slow consumer connected', () => slow.packets.some((p) => p.cmd === 'connack' && p.returnCode === 0), { timeoutMs: 10_000 });
     slow.ws.send(generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'osp/#', qos: 0 }] } as Packet));
-    expect(await waitFor(() => slow.packets.some((p) => p.cmd === 'suback'), 10_000)).toBe(true);
+    await waitFor('SUBACK for the slow consumer', () => slow.packets.some((p) => p.cmd === 'suback'), { timeoutMs: 10_000 });
     const clientsBefore = broker.connectedClients;
     slow.ws.pause(); // stops reading the socket: kernel buffers fill, then the broker's writes back up
 
@@ -412,7 +412,7 @@ describe('TelemetryBroker WSS listener in process', () => {
     const port = broker.ports().ws;
     const c = await rawWs(`wss://127.0.0.1:${port}/mqtt`, pki.caPem);
     c.ws.send(readerConnect());
-    expect(await waitFor(() => c.packets.some((p) => p.cmd === 'connack' && p.returnCode === 0), 10_000)).toBe(true);
+    await waitFor('CONNACK accepted', () => c.packets.some((p) => p.cmd === 'connack' && p.returnCode === 0), { timeoutMs: 10_000 });
     await broker.stop();
     expect(await closedWithin(c, 5_000)).toEqual({ code: 1001, reason: 'ospd stopping' });
     await expect(rawWs(`wss://127.0.0.1:${port}/mqtt`, pki.caPem)).rejects.toThrow(/ECONNREFUSED/);
