@@ -2,6 +2,7 @@ import type { Logger } from '../../common/logging.js';
 import { silentLogger } from '../../common/logging.js';
 import { OspError } from '../../common/errors.js';
 import { runIpmitool, type IpmitoolResult } from './ipmitool-runner.js';
+import { classifyIpmitoolFailure } from './ipmi-answers.js';
 import { BmcSerializer, DEFAULT_RETRY, withRetry, waitForPowerState, type RetryPolicy } from './pacing.js';
 import {
   BmcError, invalidInfo, nodeLabel, validateCommonInfo, POWER_ACTIONS, BOOT_DEVICES,
@@ -28,12 +29,6 @@ const DEFAULT_IPMI_PORT = 623;
 
 /** Suites whose integrity/confidentiality we accept silently (RMCP+ HMAC-SHA1/AES, HMAC-SHA256/AES). */
 const PREFERRED_SUITES = new Set([3, 17]);
-
-// Lines ipmitool prints (with -v) that tell why a session failed. IPMI v2.0
-// section 13.28 (RAKP) and 13.17 (open session) define these states.
-const CIPHER_MISMATCH = /invalid (authentication|integrity|confidentiality) algorithm|no matching cipher suite|Invalid cipher suite/i;
-const AUTH_FAILURE = /RAKP 2 HMAC is invalid|unauthorized name|invalid (user )?name|RAKP \d message indicates an error|Insufficient privilege|Authentication type .* not supported/i;
-const NO_ANSWER = /Get Auth Capabilities error|No response from remote controller|Error issuing Get Channel Authentication/i;
 
 /** ipmi power driver over `ipmitool -I lanplus` (IPMI v2.0 / RMCP+ only). */
 export class IpmiDriver implements PowerDriver {
@@ -110,7 +105,7 @@ export class IpmiDriver implements PowerDriver {
       const known = this.workingSuite.get(key);
       order = known !== undefined ? [known, ...this.suites.filter((s) => s !== known)] : this.suites;
     }
-    const refused: number[] = [];
+    const tried: { suite: number; answer: string }[] = [];
     for (const suite of order) {
       const res = await runIpmitool(this.ipmitoolPath, {
         host: info.address, port: info.port ?? DEFAULT_IPMI_PORT,
@@ -118,32 +113,40 @@ export class IpmiDriver implements PowerDriver {
         cipherSuite: suite, args: ['-v', ...args], timeoutMs: this.callTimeoutMs,
       });
       if (res.exitCode === 0) {
-        if (this.workingSuite.get(key) !== suite) this.log.info({ bmc: key, suite }, 'IPMI cipher suite selected');
+        if (this.workingSuite.get(key) !== suite) this.log.info({ bmc: key, suite, tried }, 'IPMI cipher suite selected');
         this.workingSuite.set(key, suite);
         return res.stdout;
       }
-      const output = res.stderr + res.stdout;
-      if (!res.timedOut && CIPHER_MISMATCH.test(output)) {
-        refused.push(suite);
-        continue;
-      }
-      throw this.classify(node, res);
+      const failure = this.failure(node, res);
+      if (failure instanceof BmcError) throw failure;
+      // Any other reason the session could not be set up: a BMC that lacks a
+      // suite may say so, or may answer with algorithms of its own choice.
+      tried.push({ suite, answer: failure });
+      if (suite === this.workingSuite.get(key)) this.log.warn({ bmc: key, suite, answer: failure }, 'remembered IPMI cipher suite failed; trying the others');
     }
     this.workingSuite.delete(key);
-    throw new BmcError('unsupported', nodeLabel(node), key, `BMC accepted none of the cipher suites ${refused.join(', ')}`);
+    const summary = tried.map((t) => `suite ${t.suite}: ${t.answer}`).join('; ');
+    throw new BmcError('unsupported', nodeLabel(node), key,
+      `no IPMI session with cipher suite${tried.length > 1 ? 's' : ''} ${tried.map((t) => t.suite).join(', ')} (${summary})`,
+      undefined, { tried });
   }
 
-  private classify(node: NodeTarget, res: IpmitoolResult): BmcError {
+  /** A BmcError to throw as is, or the answer of a session failure the next suite may avoid. */
+  private failure(node: NodeTarget, res: IpmitoolResult): BmcError | string {
     const key = this.bmcKey(node.driverInfo);
     const label = nodeLabel(node);
-    const output = (res.stderr + res.stdout).trim();
-    const lastLine = output.split('\n').filter((l) => l.trim() && !l.startsWith('Loading IANA')).slice(-1)[0] ?? '';
     if (res.timedOut) return new BmcError('timeout', label, key, `ipmitool did not finish within ${this.callTimeoutMs} ms`);
-    if (res.exitCode === -1) return new BmcError('bmc', label, key, `cannot run ${this.ipmitoolPath}: ${lastLine}`);
-    if (AUTH_FAILURE.test(output)) return new BmcError('auth', label, key, `credentials rejected (${lastLine.trim()})`);
-    if (NO_ANSWER.test(output)) return new BmcError('timeout', label, key, 'no answer from the BMC');
-    const cc = /rsp=0x([0-9a-f]{2})/i.exec(output)?.[1];
-    return new BmcError('bmc', label, key, lastLine.trim() || `ipmitool exit ${res.exitCode}`, cc ? `0x${cc}` : undefined);
+    const f = classifyIpmitoolFailure(res.stdout, res.stderr);
+    if (res.exitCode === -1) return new BmcError('bmc', label, key, `cannot run ${this.ipmitoolPath}: ${f.answer}`);
+    switch (f.kind) {
+      case 'session': return f.answer;
+      case 'auth': return new BmcError('auth', label, key, `credentials rejected (${f.answer})`);
+      case 'no-answer': return new BmcError('timeout', label, key, `no answer from the BMC (${f.answer})`);
+      case 'command': {
+        const cc = /rsp=0x([0-9a-f]{2})/i.exec(res.stderr + res.stdout)?.[1];
+        return new BmcError('bmc', label, key, f.answer || `ipmitool exit ${res.exitCode}`, cc ? `0x${cc}` : undefined);
+      }
+    }
   }
 
   async validate(node: NodeTarget): Promise<void> {

@@ -1,4 +1,4 @@
-import { OspError, type ErrorCode } from '../../common/errors.js';
+import { OspError, type ErrorCode, type ErrorDetails } from '../../common/errors.js';
 
 /** Power states a BMC can report. `unknown` when the BMC answers something we cannot map. */
 export type PowerState = 'on' | 'off' | 'unknown';
@@ -89,8 +89,8 @@ export class BmcError extends OspError {
   /** The BMC's own code (IPMI completion code, Redfish MessageId / HTTP status), when it sent one. */
   readonly bmcCode?: string;
 
-  constructor(kind: BmcErrorKind, node: string, bmcAddress: string, detail: string, bmcCode?: string) {
-    super(KIND_CODE[kind], `node ${node}: BMC ${bmcAddress}: ${detail}`, { node, bmcAddress, bmcCode });
+  constructor(kind: BmcErrorKind, node: string, bmcAddress: string, detail: string, bmcCode?: string, extra: ErrorDetails = {}) {
+    super(KIND_CODE[kind], `node ${node}: BMC ${bmcAddress}: ${detail}`, { ...extra, node, bmcAddress, bmcCode });
     this.name = 'BmcError';
     this.kind = kind;
     this.node = node;
