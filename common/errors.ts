@@ -18,6 +18,13 @@ export const catalogue = {
   DEADLINE_EXCEEDED: { status: GrpcStatus.DEADLINE_EXCEEDED, message: 'deadline exceeded' },
   UNIMPLEMENTED: { status: GrpcStatus.UNIMPLEMENTED, message: 'not implemented' },
   INTERNAL: { status: GrpcStatus.INTERNAL, message: 'internal error' },
+  // The remaining gRPC statuses, so a status from any peer maps to a catalogue code.
+  CANCELLED: { status: GrpcStatus.CANCELLED, message: 'call cancelled' },
+  UNKNOWN: { status: GrpcStatus.UNKNOWN, message: 'unknown error' },
+  RESOURCE_EXHAUSTED: { status: GrpcStatus.RESOURCE_EXHAUSTED, message: 'resource exhausted' },
+  ABORTED: { status: GrpcStatus.ABORTED, message: 'aborted' },
+  OUT_OF_RANGE: { status: GrpcStatus.OUT_OF_RANGE, message: 'out of range' },
+  DATA_LOSS: { status: GrpcStatus.DATA_LOSS, message: 'data loss' },
 
   // Configuration
   CONFIG_INVALID: { status: GrpcStatus.INVALID_ARGUMENT, message: 'invalid configuration' },
@@ -30,6 +37,7 @@ export const catalogue = {
   NODE_IMPORT_INVALID: { status: GrpcStatus.INVALID_ARGUMENT, message: 'node file rejected' },
   NODE_BUSY: { status: GrpcStatus.FAILED_PRECONDITION, message: 'node is busy' },
   NODE_STATE_INVALID: { status: GrpcStatus.FAILED_PRECONDITION, message: 'action not allowed in the node state' },
+  NODE_VERIFICATION_FAILED: { status: GrpcStatus.FAILED_PRECONDITION, message: 'BMC credential verification failed' },
 
   // BMC
   BMC_AUTH_FAILED: { status: GrpcStatus.FAILED_PRECONDITION, message: 'BMC rejected the credentials' },
@@ -42,6 +50,9 @@ export const catalogue = {
   // Agents
   AGENT_TOKEN_INVALID: { status: GrpcStatus.UNAUTHENTICATED, message: 'agent token invalid or revoked' },
   CONFIG_REVISION_NOT_FOUND: { status: GrpcStatus.NOT_FOUND, message: 'config revision not found' },
+
+  // ospctl (raised by the client itself)
+  CLIENT_CONFIG_NOT_UPDATED: { status: GrpcStatus.FAILED_PRECONDITION, message: 'ospctl could not update its client config file' },
 
   // Agent engine (issue 5: collect / apply / refresh / deployments)
   AGENT_LOCAL_DATA_INSECURE: { status: GrpcStatus.FAILED_PRECONDITION, message: 'agent local-data directory is insecure' },
@@ -69,11 +80,54 @@ export const catalogue = {
 
 export type ErrorCode = keyof typeof catalogue;
 
+export function isErrorCode(v: string): v is ErrorCode {
+  return Object.hasOwn(catalogue, v);
+}
+
+/** The generic catalogue code of a gRPC status (for failures that carry no code of their own). */
+export function codeForStatus(s: GrpcStatus): ErrorCode {
+  const name = GrpcStatus[s];
+  return name !== undefined && isErrorCode(name) ? name : 'UNKNOWN';
+}
+
+/**
+ * One thing wrong with one part of a request. `field` is the path a program
+ * reads (`nodes[1].mac`); `description` is the whole line an operator reads
+ * (`nodes[1] (web-1): mac: "zz": expected a MAC address …`), so the error's
+ * message is the descriptions joined by newlines.
+ */
+export interface Problem {
+  field: string;
+  description: string;
+}
+
+/**
+ * The well-known parts of OspError.details; these travel to clients in the
+ * gRPC rich error model (common/rich-status.ts). Other keys stay server-side.
+ */
+export interface ErrorDetails {
+  /** The request field, config key or flag at fault. */
+  field?: string;
+  key?: string;
+  value?: unknown;
+  expected?: string;
+  node?: string;
+  state?: string;
+  action?: string;
+  /** Actions allowed in `state`. */
+  allowed?: string[];
+  rule?: string;
+  source?: string;
+  /** Every problem of a request refused whole (an import); strings name no field. */
+  problems?: (Problem | string)[];
+  [other: string]: unknown;
+}
+
 export class OspError extends Error {
   readonly code: ErrorCode;
-  readonly details: Record<string, unknown>;
+  readonly details: ErrorDetails;
 
-  constructor(code: ErrorCode, message?: string, details: Record<string, unknown> = {}) {
+  constructor(code: ErrorCode, message?: string, details: ErrorDetails = {}) {
     super(message ?? catalogue[code].message);
     this.name = 'OspError';
     this.code = code;

@@ -1,6 +1,8 @@
 import { Metadata, status, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type ServiceError } from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import { ERROR_CODE_METADATA_KEY, OspError, isOspError } from '../../common/errors.js';
+import { ERROR_DOMAIN, STATUS_DETAILS_METADATA_KEY, encodeRichStatus, richStatusOf } from '../../common/rich-status.js';
+import { isSecretKey } from '../security/secrets.js';
 import type { Logger } from '../../common/logging.js';
 
 /** Who made a call, once authenticated. */
@@ -32,13 +34,19 @@ export function toServiceError(e: unknown, ctx: { log: Logger; requestId: string
   const md = new Metadata();
   if (isOspError(e)) {
     md.set(ERROR_CODE_METADATA_KEY, e.code);
+    md.set(STATUS_DETAILS_METADATA_KEY, Buffer.from(encodeRichStatus(richStatusOf(e, isSecretKey))));
     if (e.code === 'UNAUTHENTICATED' || e.code === 'AGENT_TOKEN_INVALID') ctx.log.warn({ code: e.code }, 'call refused');
     else ctx.log.info({ code: e.code, msg: e.message }, 'call failed');
     return { code: e.grpcStatus, details: e.message, metadata: md };
   }
   ctx.log.error({ err: e }, 'unexpected error');
+  const details = `internal error (request ${ctx.requestId}); see the ospd log`;
   md.set(ERROR_CODE_METADATA_KEY, 'INTERNAL');
-  return { code: status.INTERNAL, details: `internal error (request ${ctx.requestId}); see the ospd log`, metadata: md };
+  // Built from the answer alone, so the details cannot carry more than it does.
+  md.set(STATUS_DETAILS_METADATA_KEY, Buffer.from(encodeRichStatus({
+    code: status.INTERNAL, message: details, errorInfo: { reason: 'INTERNAL', domain: ERROR_DOMAIN, metadata: {} }, fieldViolations: [],
+  })));
+  return { code: status.INTERNAL, details, metadata: md };
 }
 
 /**

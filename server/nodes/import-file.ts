@@ -1,7 +1,8 @@
 import YAML from 'yaml';
+import type { Problem } from '../../common/errors.js';
 import type { NodeInput, NodeProperties } from './model.js';
 import {
-  DRIVER_ALIASES, canonicalInfoKey, describeProblem, normaliseMac, parseCapabilities, validateNode, type FieldProblem,
+  DRIVER_ALIASES, asProblem, canonicalInfoKey, normaliseMac, parseCapabilities, validateNode, type FieldProblem,
 } from './validate.js';
 
 /**
@@ -13,7 +14,7 @@ import {
  */
 export interface ParsedImport {
   nodes: NodeInput[];
-  problems: string[];
+  problems: Problem[];
 }
 
 const IGNORED_KEYS = new Set(['resource_class', 'description', 'kernel_id', 'ramdisk_id', 'uuid', 'extra', 'instance_info', 'owner', 'lessee']);
@@ -116,20 +117,20 @@ export function parseNodeFile(content: string, source = 'node file'): ParsedImpo
   try {
     doc = content.trimStart().startsWith('{') ? JSON.parse(content) : YAML.parse(content);
   } catch (e) {
-    return { nodes: [], problems: [`${source}: not valid JSON or YAML: ${(e as Error).message.split('\n')[0]}`] };
+    return { nodes: [], problems: [{ field: '', description: `${source}: not valid JSON or YAML: ${(e as Error).message.split('\n')[0]}` }] };
   }
   const list = isObj(doc) ? doc.nodes : Array.isArray(doc) ? doc : undefined;
-  if (!Array.isArray(list)) return { nodes: [], problems: [`${source}: expected {"nodes": [...]} at the top level`] };
-  if (list.length === 0) return { nodes: [], problems: [`${source}: "nodes" is empty`] };
+  if (!Array.isArray(list)) return { nodes: [], problems: [{ field: 'nodes', description: `${source}: expected {"nodes": [...]} at the top level` }] };
+  if (list.length === 0) return { nodes: [], problems: [{ field: 'nodes', description: `${source}: "nodes" is empty` }] };
 
   const nodes: NodeInput[] = [];
-  const problems: string[] = [];
+  const problems: Problem[] = [];
   const names = new Map<string, number>();
   const macs = new Map<string, number>();
   list.forEach((raw, i) => {
     const where = (n: string) => `nodes[${i}]${n ? ` (${n})` : ''}`;
     if (!isObj(raw)) {
-      problems.push(`${where('')}: expected a mapping of node fields, found ${JSON.stringify(raw)}`);
+      problems.push({ field: `nodes[${i}]`, description: `${where('')}: expected a mapping of node fields, found ${JSON.stringify(raw)}` });
       return;
     }
     const fieldProblems: FieldProblem[] = [];
@@ -144,7 +145,7 @@ export function parseNodeFile(content: string, source = 'node file'): ParsedImpo
       if (prev !== undefined && prev !== i) fieldProblems.push({ field: 'mac', value: m, expected: `a MAC not already used by nodes[${prev}]` });
       macs.set(m, i);
     }
-    for (const p of fieldProblems) problems.push(`${where(input.name)}: ${describeProblem(p)}`);
+    for (const p of fieldProblems) problems.push(asProblem(p, `nodes[${i}]`, where(input.name)));
     nodes.push(input);
   });
   return { nodes, problems };

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import type { Problem } from '../../common/errors.js';
 import { DRIVERS, type DriverName, type NodeInput, type NodeProperties } from './model.js';
 
 /** One problem with one field: what the operator must fix. */
@@ -11,6 +12,11 @@ export interface FieldProblem {
 export function describeProblem(p: FieldProblem): string {
   const shown = typeof p.value === 'string' ? JSON.stringify(p.value) : p.value === undefined ? 'missing' : JSON.stringify(p.value);
   return p.value === undefined ? `${p.field}: missing: expected ${p.expected}` : `${p.field}: ${shown}: expected ${p.expected}`;
+}
+
+/** The problem as it travels: `at` places the field in a list (`nodes[1]`), `label` names the entry for the operator. */
+export function asProblem(p: FieldProblem, at = '', label = at): Problem {
+  return { field: at ? `${at}.${p.field}` : p.field, description: `${label ? `${label}: ` : ''}${describeProblem(p)}` };
 }
 
 // RFC 1123 §2.1 host name label: letters, digits, hyphens; 1–63 characters;

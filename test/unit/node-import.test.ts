@@ -24,7 +24,7 @@ describe('node file import', () => {
     const r = parseNodeFile(fixture('instackenv-mac.json'));
     expect(r.nodes.map((n) => n.name)).toEqual(['bmc-10-1-1-11', 'bmc-10-1-1-12', 'bmc-10-1-1-13', 'bmc-10-1-1-14']);
     expect(r.problems).toHaveLength(3);
-    expect(r.problems[0]).toBe('nodes[1] (bmc-10-1-1-12): mac: "ff:ff:ff:ff:ff:ff": expected a MAC not already used by nodes[0]');
+    expect(r.problems[0]).toEqual({ field: 'nodes[1].mac', description: 'nodes[1] (bmc-10-1-1-12): mac: "ff:ff:ff:ff:ff:ff": expected a MAC not already used by nodes[0]' });
   });
 
   it("reads Ironic's native YAML shape", () => {
@@ -44,16 +44,16 @@ describe('node file import', () => {
       { name: 'c', pm_type: 'fake', cpu: 'many' },
     ] }));
     expect(r.problems).toEqual([
-      expect.stringMatching(/^nodes\[0\] \(a\): pm_adr: "192.0.2.1": expected a known node field/),
-      'nodes[0] (a): pm_addr: missing: expected the BMC address for pm_type ipmi',
-      'nodes[1] (b): driver_info.cipher_suite: "0": expected a cipher suite other than 0 (suite 0 has no authentication)',
-      'nodes[2] (c): cpu: "many": expected a whole number',
+      { field: 'nodes[0].pm_adr', description: expect.stringMatching(/^nodes\[0\] \(a\): pm_adr: "192.0.2.1": expected a known node field/) },
+      { field: 'nodes[0].pm_addr', description: 'nodes[0] (a): pm_addr: missing: expected the BMC address for pm_type ipmi' },
+      { field: 'nodes[1].driver_info.cipher_suite', description: 'nodes[1] (b): driver_info.cipher_suite: "0": expected a cipher suite other than 0 (suite 0 has no authentication)' },
+      { field: 'nodes[2].cpu', description: 'nodes[2] (c): cpu: "many": expected a whole number' },
     ]);
   });
 
   it('rejects a document that is not a node file', () => {
-    expect(parseNodeFile('[1, 2').problems[0]).toMatch(/not valid JSON or YAML/);
-    expect(parseNodeFile('{"servers": []}').problems).toEqual(['node file: expected {"nodes": [...]} at the top level']);
+    expect(parseNodeFile('[1, 2').problems[0].description).toMatch(/not valid JSON or YAML/);
+    expect(parseNodeFile('{"servers": []}').problems).toEqual([{ field: 'nodes', description: 'node file: expected {"nodes": [...]} at the top level' }]);
   });
 });
 
