@@ -1,6 +1,7 @@
 import { OspError } from '../common/errors.js';
 import type { ListenAddress, OspdConfig } from './config.js';
 import { interfaceIpv4 } from './pxe/interface-address.js';
+import { isLoopbackHost } from './telemetry/broker.js';
 
 const wildcard = (a: ListenAddress | null) => !a || a.host === '0.0.0.0' || a.host === '::';
 
@@ -31,4 +32,24 @@ export function machineFacingHost(cfg: OspdConfig): string {
 /** Where a client reaches one listener: its own host when bound to one, else the machine-facing host. */
 export function listenerHost(listen: ListenAddress | null, machineFacing: string): string {
   return wildcard(listen) ? machineFacing : listen!.host;
+}
+
+/**
+ * Why machines may not reach ospd at the address it hands them: a listener
+ * bound to another specific host, or a loopback address on a provisioning
+ * network. Without this, a machine boots, is told `osp.server=` where nothing
+ * listens, and inspection times out much later with "agent never called back".
+ */
+export function advertiseProblems(cfg: OspdConfig, machineFacing: string, grpcPort: number): string[] {
+  const out: string[] = [];
+  const check = (what: string, key: string, l: ListenAddress | null, port: number) => {
+    if (!l || wildcard(l) || l.host === machineFacing) return;
+    out.push(`machines are told to reach ${what} at ${hostPort(machineFacing, port)}, but ${key} binds ${hostPort(l.host, port)} only: listen on 0.0.0.0 or on ${machineFacing}, or advertise ${l.host}`);
+  };
+  check('the gRPC API', 'grpc-listen', cfg.grpcListen, grpcPort);
+  check('HTTP boot', 'http-listen', cfg.pxe.httpListen, cfg.pxe.httpListen?.port ?? 0);
+  if (cfg.pxe.dhcpInterface && isLoopbackHost(machineFacing)) {
+    out.push(`machines on ${cfg.pxe.dhcpInterface} are told to reach ospd at ${machineFacing}, a loopback address they cannot reach: set advertise-address to this host's address on ${cfg.pxe.dhcpInterface}`);
+  }
+  return out;
 }

@@ -41,6 +41,7 @@ export function pxeCommand(ctx: Ctx): Command {
         ctx.out(renderList(s.services, SERVICE_COLUMNS, o.format, []));
         ctx.out(`discovery: ${s.discovery ? 'on' : 'off'}; boot scripts at ${s.httpBaseUrl || '(http off)'}/boot.ipxe; agents reach ${s.serverAddress}\n`);
         ctx.out(`ramdisk: ${r.kernelPresent && r.initramfsPresent ? 'in place' : 'MISSING'} (${r.kernelPath}${r.kernelPresent ? '' : ' missing'}, ${r.initramfsPath}${r.initramfsPresent ? '' : ' missing'})\n`);
+        for (const w of s.warnings) ctx.out(`WARNING: ${w}\n`);
         return;
       }
       ctx.out(renderOne(s, [
@@ -49,6 +50,7 @@ export function pxeCommand(ctx: Ctx): Command {
         { key: 'discovery', label: 'Discovery', get: (x) => x.discovery },
         { key: 'http_base_url', label: 'HTTP Base URL', get: (x) => x.httpBaseUrl },
         { key: 'server_address', label: 'Server Address', get: (x) => x.serverAddress },
+        { key: 'warnings', label: 'Warnings', get: (x) => x.warnings },
       ], o.format, o.column));
     });
   withOutput(pxe.command('leases').description('DHCP leases (full mode)'))

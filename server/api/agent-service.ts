@@ -50,7 +50,7 @@ export class AgentApi {
         return {};
       }),
     };
-    return { definition: AgentServiceService, impl };
+    return { definition: AgentServiceService, impl, closeStreams: () => this.closeAll() };
   }
 
   private async watch(call: ServerWritableStream<WatchConfigRequest, ConfigRevision>, caller: Caller, log: Logger): Promise<void> {

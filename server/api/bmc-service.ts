@@ -3,9 +3,8 @@ import { OspError } from '../../common/errors.js';
 import { BmcServiceService, type BmcServiceServer } from '../../proto/gen/osp/v1/bmc.js';
 import type { NodeRegistry } from '../nodes/registry.js';
 import type { NodePower } from '../nodes/power.js';
-import type { NodeRecord } from '../nodes/model.js';
 import type { BootDevice, BootMode } from '../bmc/types.js';
-import { toProtoNode } from './node-service.js';
+import { toProtoNode } from './mappers.js';
 import { unary, type Authenticator } from './call.js';
 
 function required(field: string, v: string): string {
@@ -15,7 +14,7 @@ function required(field: string, v: string): string {
 
 /** BmcService: power, boot device, manage and maintenance over the node's BMC driver. */
 export function bmcService(registry: NodeRegistry, power: NodePower, auth: Authenticator, log: Logger) {
-  const show = (n: NodeRecord) => toProtoNode(registry.present(n));
+  const show = toProtoNode;
   const impl: BmcServiceServer = {
     getPowerState: unary(log, 'GetPowerState', auth, async (req, ctx) => {
       const r = await power.powerState(required('id', req.id), ctx.caller.name);

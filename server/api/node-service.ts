@@ -1,25 +1,12 @@
 import type { Logger } from '../../common/logging.js';
 import {
-  NodeServiceService, type Node, type NodeSpec, type NodeServiceServer, type NodeEvent,
+  NodeServiceService, type NodeSpec, type NodeServiceServer,
 } from '../../proto/gen/osp/v1/node.js';
-import type { NodeInput, NodeProperties, NodeRecord, DriverName } from '../nodes/model.js';
+import type { NodeInput, NodeProperties, DriverName } from '../nodes/model.js';
 import type { NodeRegistry } from '../nodes/registry.js';
 import { DRIVER_ALIASES, canonicalInfoKey, normaliseMac } from '../nodes/validate.js';
-import type { NodeEventRow } from '../store/nodes.js';
+import { toProtoEvent, toProtoNode } from './mappers.js';
 import { unary, type Authenticator } from './call.js';
-
-export function toProtoNode(n: NodeRecord): Node {
-  return {
-    uuid: n.uuid, name: n.name, ports: n.ports, driver: n.driver, driverInfo: n.driverInfo,
-    properties: { cpus: n.properties.cpus, memoryMb: n.properties.memoryMb, localGb: n.properties.localGb, cpuArch: n.properties.cpuArch, ipv4Address: n.properties.ipv4Address },
-    capabilities: n.capabilities, rootDevice: n.rootDevice, provisionState: n.provisionState, powerState: n.powerState,
-    maintenance: n.maintenance, maintenanceReason: n.maintenanceReason, lastError: n.lastError, createdAt: n.createdAt, updatedAt: n.updatedAt,
-  };
-}
-
-export function toProtoEvent(e: NodeEventRow): NodeEvent {
-  return { id: e.id, nodeUuid: e.node_uuid, time: e.time, type: e.type, actor: e.actor, message: e.message, data: e.data };
-}
 
 function fromSpec(s: NodeSpec | undefined): NodeInput {
   const spec = s ?? ({} as NodeSpec);
@@ -44,7 +31,7 @@ function fromSpec(s: NodeSpec | undefined): NodeInput {
 }
 
 export function nodeService(registry: NodeRegistry, auth: Authenticator, log: Logger) {
-  const show = (n: NodeRecord) => toProtoNode(registry.present(n));
+  const show = toProtoNode;
   const impl: NodeServiceServer = {
     createNode: unary(log, 'CreateNode', auth, async (req, ctx) => show(await registry.create(fromSpec(req.spec), ctx.caller.name))),
     getNode: unary(log, 'GetNode', auth, async (req) => show(await registry.get(req.id))),

@@ -6,7 +6,7 @@ import type { Database } from '../store/db.js';
 import type { PxeRuntime } from '../pxe/runtime.js';
 import { unary, type Authenticator } from './call.js';
 
-export function pxeService(pxe: PxeRuntime, db: Database, nodes: NodeRegistry, discovery: boolean, auth: Authenticator, log: Logger) {
+export function pxeService(pxe: PxeRuntime, db: Database, nodes: NodeRegistry, discovery: boolean, auth: Authenticator, log: Logger, advertiseProblems: () => string[] = () => []) {
   const impl: PxeServiceServer = {
     getPxeStatus: unary(log, 'GetPxeStatus', auth, async () => ({
       services: pxe.status().map(({ service, running, listen, counters, ...detail }) => ({
@@ -16,6 +16,7 @@ export function pxeService(pxe: PxeRuntime, db: Database, nodes: NodeRegistry, d
       discovery,
       httpBaseUrl: pxe.httpBaseUrl,
       serverAddress: pxe.serverAddress,
+      warnings: advertiseProblems(),
     })),
     listLeases: unary(log, 'ListLeases', auth, async () => {
       const leases = await pxe.store.list();

@@ -5,14 +5,13 @@ import {
   InspectionServiceService, RamdiskServiceService, type CommandsRequest, type InspectionServiceServer,
   type RamdiskCommand, type RamdiskServiceServer,
 } from '../../proto/gen/osp/v1/ramdisk.js';
-import { randomUUID } from 'node:crypto';
-import { toServiceError, unary, type Authenticator, type Caller } from '../api/call.js';
-import { toProtoNode } from '../api/node-service.js';
-import type { GrpcService } from '../api/server.js';
-import type { CommandChannel, Command } from './commands.js';
-import type { InspectionFlow } from './flow.js';
-import type { RamdiskEnrolment } from './enrol.js';
-import type { IntrospectBatch } from './batch.js';
+import { serverStream, unary, type Authenticator } from './call.js';
+import { toProtoNode } from './mappers.js';
+import type { GrpcService } from './server.js';
+import type { CommandChannel, Command } from '../inspection/commands.js';
+import type { InspectionFlow } from '../inspection/flow.js';
+import type { RamdiskEnrolment } from '../inspection/enrol.js';
+import type { IntrospectBatch } from '../inspection/batch.js';
 
 const MAX_INVENTORY_BYTES = 4 * 1024 * 1024;
 
@@ -32,36 +31,6 @@ function parseInventory(text: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-/**
- * Like api/call.ts's serverStream, but failures reach the client: grpc-js
- * sends a server stream's status from its 'error' event, while destroy()
- * drops the call without one (the client would wait forever).
- */
-function tokenStream<Req, Res>(
-  base: Logger, method: string, auth: Authenticator,
-  fn: (call: ServerWritableStream<Req, Res>, ctx: { caller: Caller; log: Logger }) => Promise<void>,
-) {
-  return (call: ServerWritableStream<Req, Res>) => {
-    const requestId = randomUUID();
-    const log = base.child({ method, req: requestId, peer: call.getPeer() });
-    const fail = (e: unknown) => call.emit('error', toServiceError(e, { log, requestId }));
-    void (async () => {
-      let caller: Caller;
-      try {
-        caller = await auth(call.metadata);
-      } catch {
-        fail(new OspError('UNAUTHENTICATED'));
-        return;
-      }
-      try {
-        await fn(call, { caller, log: log.child({ caller: caller.name }) });
-      } catch (e) {
-        fail(e);
-      }
-    })();
-  };
-}
-
 /** Lookup is the only call without a token: the machine has none yet. */
 const anonymous: Authenticator = () => ({ kind: 'agent', name: 'ramdisk-lookup' });
 
@@ -76,7 +45,7 @@ export function ramdiskService(deps: {
       // Without a token the node's identity is not given away either.
       return a.token ? { nodeUuid: a.node!.uuid, nodeName: a.node!.name, token: a.token, message: a.message } : { nodeUuid: '', nodeName: '', token: '', message: a.message };
     }),
-    commands: tokenStream(log, 'Commands', agentAuth, async (call: ServerWritableStream<CommandsRequest, RamdiskCommand>, ctx) => {
+    commands: serverStream(log, 'Commands', agentAuth, async (call: ServerWritableStream<CommandsRequest, RamdiskCommand>, ctx) => {
       const uuid = ctx.caller.node!;
       const done = new Promise<void>((resolve) => {
         for (const ev of ['cancelled', 'close', 'error', 'finish']) call.on(ev, () => resolve());

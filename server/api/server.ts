@@ -10,12 +10,15 @@ import type { ListenAddress } from '../config.js';
 export interface GrpcService {
   definition: ServiceDefinition;
   impl: UntypedServiceImplementation;
+  /** Ends the service's open server streams: they never finish on their own, and a graceful stop waits only for unary calls. */
+  closeStreams?(): void;
 }
 
 export interface GrpcApiOptions {
   listen: ListenAddress;
   tls: { certPem: string; keyPem: string };
-  services: GrpcService[];
+  /** More may be added with register() before start(). */
+  services?: GrpcService[];
   log: Logger;
   /** Agents ping every keepaliveTimeMs; a silent peer is dropped after keepaliveTimeoutMs. */
   /** Told about every finished call: full method path, gRPC status name, seconds. */
@@ -97,8 +100,16 @@ function observed(s: GrpcService, observe: Observer): UntypedServiceImplementati
 export class GrpcApi {
   private server?: Server;
   boundPort = 0;
+  private readonly services: GrpcService[];
 
-  constructor(private readonly opts: GrpcApiOptions) {}
+  constructor(private readonly opts: GrpcApiOptions) {
+    this.services = [...(opts.services ?? [])];
+  }
+
+  register(services: GrpcService[]): void {
+    if (this.server) throw new Error('gRPC services must be registered before the API starts');
+    this.services.push(...services);
+  }
 
   async start(): Promise<void> {
     const o = this.opts;
@@ -109,7 +120,7 @@ export class GrpcApi {
       'grpc.http2.min_ping_interval_without_data_ms': 5_000,
       'grpc.max_receive_message_length': 16 * 1024 * 1024,
     });
-    for (const s of o.services) server.addService(s.definition, o.observe ? observed(s, o.observe) : s.impl);
+    for (const s of this.services) server.addService(s.definition, o.observe ? observed(s, o.observe) : s.impl);
     new ReflectionService(reflectionRoot() as never).addToServer(server);
     const creds = ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(o.tls.certPem), private_key: Buffer.from(o.tls.keyPem) }], false);
     const host = o.listen.host.includes(':') ? `[${o.listen.host}]` : o.listen.host;
@@ -124,6 +135,7 @@ export class GrpcApi {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
+    for (const s of this.services) s.closeStreams?.();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.opts.log.warn({ graceMs }, 'in-flight calls still running at shutdown deadline; cutting them');

@@ -57,7 +57,7 @@ export class TelemetryApi {
       }),
       watchMetrics: serverStream(log, 'WatchMetrics', auth, (call) => this.watch(call)),
     };
-    return { definition: TelemetryServiceService, impl };
+    return { definition: TelemetryServiceService, impl, closeStreams: () => this.closeAll() };
   }
 
   private async watch(call: ServerWritableStream<WatchMetricsRequest, MetricSample>): Promise<void> {

@@ -30,6 +30,8 @@ export interface TimeoutContext {
   macs: string[];
   facts: WaitFacts;
   boot?: BootSteps;
+  /** Why machines may not reach the address ospd advertises (server/advertise.ts). */
+  advertiseProblems?: string[];
 }
 
 function duration(ms: number): string {
@@ -48,6 +50,13 @@ function list(macs: string[]): string {
  * inspection is "where did it stop?"; this answers it.
  */
 export function explainTimeout(c: TimeoutContext): string {
+  const message = explainSteps(c);
+  // A machine that never called back may simply have been sent where nothing listens.
+  if (c.facts.lookups > 0 || !c.advertiseProblems?.length) return message;
+  return `${message}; note: ${c.advertiseProblems.join('; ')}`;
+}
+
+function explainSteps(c: TimeoutContext): string {
   const after = `after ${duration(c.timeoutMs)} in '${c.waitState}'`;
   const work = c.waitState === 'inspect wait' ? 'sent no inventory' : 'never reported the cleaning result';
   const { facts, boot } = c;

@@ -49,6 +49,8 @@ export interface InspectionDeps {
   inventory: InventoryStore;
   process: InventoryProcessor;
   bootHistory?: BootHistory;
+  /** Why machines may not reach the advertised address, told in a timeout's explanation. */
+  advertiseProblems?: () => string[];
   channel: CommandChannel;
   options: InspectionOptions;
   log: Logger;
@@ -179,7 +181,7 @@ export class InspectionFlow {
     if (n.provisionState !== w.state || cur?.eventId !== w.eventId) return;
     const facts = await waitFacts(this.d.db, uuid, w.eventId);
     const boot = await this.d.bootHistory?.stepsSince(n.ports, w.startedAt).catch(() => undefined);
-    const message = explainTimeout({ waitState: w.state as WaitState, timeoutMs: w.timeoutMs || w.deadlineMs - Date.parse(w.startedAt), macs: n.ports, facts, boot });
+    const message = explainTimeout({ waitState: w.state as WaitState, timeoutMs: w.timeoutMs || w.deadlineMs - Date.parse(w.startedAt), macs: n.ports, facts, boot, advertiseProblems: this.d.advertiseProblems?.() });
     const failed = await this.transition(uuid, 'fail', 'server', message, { reason: 'timeout', facts });
     this.d.log.warn({ node: n.name, state: w.state, reason: message }, 'wait timed out');
     await this.finish(failed, 'server', true);

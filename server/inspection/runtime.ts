@@ -3,9 +3,7 @@ import type { Database } from '../store/db.js';
 import type { NodeRegistry } from '../nodes/registry.js';
 import type { ProvisionStates } from '../nodes/provision.js';
 import type { NodeConfigs } from '../agents/configs.js';
-import { agentAuthenticator } from '../api/agent-service.js';
-import type { Authenticator } from '../api/call.js';
-import type { GrpcService } from '../api/server.js';
+import type { Service } from '../lifecycle.js';
 import { processInventory } from './process.js';
 import type { Rule } from './rules/types.js';
 import { IntrospectBatch } from './batch.js';
@@ -13,7 +11,6 @@ import { CommandChannel } from './commands.js';
 import { RamdiskEnrolment } from './enrol.js';
 import type { BootHistory } from './explain.js';
 import { InspectionFlow, type InventoryProcessor, type InventoryStore, type PowerPort } from './flow.js';
-import { inspectionService, ramdiskService } from './ramdisk-service.js';
 
 export interface InspectionConfig {
   /** inspect-wait-timeout-ms */
@@ -39,12 +36,13 @@ export interface InspectionRuntimeDeps {
   /** Replaces processInventory (derive properties, ports, rules); for embedding only. */
   process?: InventoryProcessor;
   bootHistory?: BootHistory;
+  advertiseProblems?: () => string[];
   cfg: InspectionConfig;
   log: Logger;
 }
 
-/** Everything of inspection/cleaning ospd wires: the flow, lookups, the batch, and their two gRPC services. */
-export class InspectionRuntime {
+/** Everything of inspection/cleaning ospd wires: the flow, lookups and the batch (their gRPC services are server/api/ramdisk-service.ts). */
+export class InspectionRuntime implements Service {
   readonly channel = new CommandChannel();
   readonly flow: InspectionFlow;
   readonly enrolment: RamdiskEnrolment;
@@ -53,19 +51,11 @@ export class InspectionRuntime {
   constructor(private readonly d: InspectionRuntimeDeps) {
     this.flow = new InspectionFlow({
       db: d.db, registry: d.registry, states: d.states, power: d.power, tokens: d.configs, inventory: d.inventory,
-      process: d.process ?? ((uuid, inv) => processInventory({ db: d.db, registry: d.registry, rules: d.rules, log: d.log }, uuid, inv)), bootHistory: d.bootHistory, channel: this.channel,
+      process: d.process ?? ((uuid, inv) => processInventory({ db: d.db, registry: d.registry, rules: d.rules, log: d.log }, uuid, inv)), bootHistory: d.bootHistory, advertiseProblems: d.advertiseProblems, channel: this.channel,
       options: { inspectWaitTimeoutMs: d.cfg.inspectWaitTimeoutMs, cleanWaitTimeoutMs: d.cfg.cleanWaitTimeoutMs }, log: d.log,
     });
     this.enrolment = new RamdiskEnrolment(d.db, d.registry, d.configs, () => d.cfg.discovery, d.log.child({ component: 'ramdisk-lookup' }));
     this.batch = new IntrospectBatch(this.flow, d.registry, d.log);
-  }
-
-  /** RamdiskService (agent token) and InspectionService (admin). */
-  services(adminAuth: Authenticator, apiLog: Logger): GrpcService[] {
-    return [
-      ramdiskService({ flow: this.flow, enrolment: this.enrolment, channel: this.channel, agentAuth: agentAuthenticator(this.d.configs), log: apiLog }),
-      inspectionService({ flow: this.flow, batch: this.batch, auth: adminAuth, log: apiLog }),
-    ];
   }
 
   async start(): Promise<void> {

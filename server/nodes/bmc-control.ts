@@ -8,9 +8,7 @@ import { IpmiDriver } from '../bmc/ipmi.js';
 import { RedfishDriver } from '../bmc/redfish.js';
 import { FakeDriver } from '../bmc/fake.js';
 import { PowerSync } from '../bmc/sync.js';
-import { bmcService } from '../api/bmc-service.js';
-import type { Authenticator } from '../api/call.js';
-import type { GrpcService } from '../api/server.js';
+import type { Service } from '../lifecycle.js';
 import type { NodeRegistry } from './registry.js';
 import { ProvisionStates } from './provision.js';
 import { NodePower } from './power.js';
@@ -20,7 +18,7 @@ import { NodePower } from './power.js';
  * drivers, operator actions, and the power-state sync loop. Started after
  * the store, stopped before it.
  */
-export class BmcControl {
+export class BmcControl implements Service {
   readonly drivers = new DriverRegistry();
   readonly states: ProvisionStates;
   readonly power: NodePower;
@@ -28,7 +26,7 @@ export class BmcControl {
 
   constructor(
     db: Database,
-    private readonly registry: NodeRegistry,
+    registry: NodeRegistry,
     secrets: SecretBox,
     cfg: BmcConfig,
     private readonly log: Logger,
@@ -50,11 +48,6 @@ export class BmcControl {
         jitterMs: Math.min(200, Math.floor(cfg.syncIntervalMs / 10)),
       }, log.child({ component: 'power-sync' }));
     }
-  }
-
-  /** The gRPC service for the admin API. */
-  service(auth: Authenticator, apiLog: Logger): GrpcService {
-    return bmcService(this.registry, this.power, auth, apiLog) as unknown as GrpcService;
   }
 
   async start(): Promise<void> {

@@ -3,7 +3,7 @@ import { OspError, type Problem } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
 import type { Database, Queryable } from '../store/db.js';
 import { nodeStore, type NodeEventRow } from '../store/nodes.js';
-import { MASK, SecretBox, isSecretKey } from '../security/secrets.js';
+import { MASK, SecretBox, isSecretKey, maskSecrets } from '../security/secrets.js';
 import { DELETABLE_STATES, type NodeInput, type NodeRecord } from './model.js';
 import { asProblem, validateNode } from './validate.js';
 import { parseNodeFile } from './import-file.js';
@@ -38,8 +38,7 @@ export class NodeRegistry {
 
   /** A copy safe to show anyone: secret driver_info values replaced by the mask. */
   present(n: NodeRecord): NodeRecord {
-    const info = Object.fromEntries(Object.entries(n.driverInfo).map(([k, v]) => [k, isSecretKey(k) ? MASK : v]));
-    return { ...n, driverInfo: info };
+    return { ...n, driverInfo: maskSecrets(n.driverInfo) };
   }
 
   /** driver_info with secrets decrypted, for BMC drivers only. Never log the result. */

@@ -2,6 +2,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../common/logging.js';
 import type { PxeSettings } from '../config.js';
+import type { Service } from '../lifecycle.js';
 import type { Database } from '../store/db.js';
 import { SqlitePxeStore } from '../store/pxe.js';
 import { PxeServices } from './services.js';
@@ -30,7 +31,7 @@ export interface PxeRuntimeOptions {
  * store, with what they advertise derived from one place, so the DHCP boot
  * file, the iPXE script and the kernel command line always agree.
  */
-export class PxeRuntime {
+export class PxeRuntime implements Service {
   readonly store: SqlitePxeStore;
   services?: PxeServices;
   readonly advertise: string;

@@ -54,6 +54,11 @@ export class SecretBox {
 }
 
 /** driver_info keys that hold secrets (Ironic masks the same family). */
+/** A driver_info-like map with every secret value replaced by MASK: the one way secrets leave ospd. */
+export function maskSecrets(info: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(info).map(([k, v]) => [k, isSecretKey(k) ? MASK : v]));
+}
+
 export function isSecretKey(key: string): boolean {
   return /(password|secret|token|_key|passphrase)$/i.test(key);
 }

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Logger } from '../../common/logging.js';
 import type { Database } from '../store/db.js';
 import type { TelemetryConfig } from '../config.js';
+import type { Service } from '../lifecycle.js';
 import { TelemetryBroker } from './broker.js';
 import { TelemetryIngest } from './ingest.js';
 import { MetricsRegistry, NodeMetricsCache } from './prometheus.js';
@@ -28,7 +29,7 @@ export interface TelemetryRuntimeOptions {
  * stopped before it; the broker stops before ingest so the offline messages
  * it publishes for connected agents still reach the store.
  */
-export class TelemetryRuntime {
+export class TelemetryRuntime implements Service {
   readonly accounts: MqttAccounts;
   readonly sink: SqliteTelemetrySink;
   readonly nodeMetrics = new NodeMetricsCache();

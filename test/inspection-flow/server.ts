@@ -2,90 +2,61 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { silentLogger, type Logger } from '../../common/logging.js';
-import { Database } from '../../server/store/db.js';
-import { migrate } from '../../server/store/migrations.js';
-import { SecretBox } from '../../server/security/secrets.js';
-import { ensureServerTls } from '../../server/security/pki.js';
-import { ensureAdminCredentials } from '../../server/security/admin.js';
-import { NodeRegistry } from '../../server/nodes/registry.js';
-import { BmcControl } from '../../server/nodes/bmc-control.js';
-import { NodeConfigs } from '../../server/agents/configs.js';
-import { GrpcApi } from '../../server/api/server.js';
-import { adminAuthenticator } from '../../server/api/admin-auth.js';
-import { nodeService } from '../../server/api/node-service.js';
-import { SqliteTelemetrySink } from '../../server/telemetry/sqlite-sink.js';
-import { InspectionRuntime, INSPECTION_DEFAULTS, type InspectionConfig } from '../../server/inspection/runtime.js';
-import type { BootHistory } from '../../server/inspection/explain.js';
-import { RuleStore } from '../../server/inspection/rule-store.js';
+import { resolveConfig } from '../../server/config.js';
+import { buildOspd, type Ospd } from '../../server/ospd.js';
+import type { InspectionConfig } from '../../server/inspection/runtime.js';
 
 /**
- * ospd's services that inspection needs, composed the way server/main.ts
- * composes them (the real store, BMC control with its fake driver, agent
- * tokens, the gRPC API over TLS on loopback), plus the inspection runtime,
- * which main.ts does not wire yet. Stop and start again on the same data
- * directory is an ospd restart.
+ * ospd in this process, built by the same composition root as bin/ospd, with
+ * only the gRPC API listening (loopback) and BMC pacing and power sync off, so
+ * the tests can reach its registry and store directly. Stop and start again
+ * on the same data directory is an ospd restart.
  */
 export class InspectionServer {
-  db?: Database;
-  api?: GrpcApi;
-  bmc?: BmcControl;
-  registry?: NodeRegistry;
-  runtime?: InspectionRuntime;
-  rules?: RuleStore;
-  caSha256 = '';
+  ospd?: Ospd;
   port = 0;
 
   constructor(
     readonly cfg: Partial<InspectionConfig> = {},
     readonly dataDir = mkdtempSync(path.join(os.tmpdir(), 'ospd-inspect-')),
     readonly log: Logger = silentLogger(),
-    readonly bootHistory?: BootHistory,
   ) {}
 
   get adminConfig(): string {
     return path.join(this.dataDir, 'admin.yaml');
   }
 
+  private get core() {
+    if (!this.ospd) throw new Error('InspectionServer not started');
+    return this.ospd.core;
+  }
+
+  get db() { return this.core.db; }
+  get registry() { return this.core.registry; }
+  get bmc() { return this.core.bmc; }
+  get rules() { return this.core.rules; }
+  get runtime() { return this.core.inspection; }
+  get caSha256() { return this.core.tls.caSha256; }
+
   async start(): Promise<void> {
-    const log = this.log;
-    this.db = await Database.open(path.join(this.dataDir, 'ospd.sqlite'), log);
-    await migrate(this.db, undefined, log);
-    const secrets = await SecretBox.loadOrCreate(this.dataDir);
-    const tls = await ensureServerTls(this.dataDir, ['127.0.0.1', 'localhost']);
-    this.caSha256 = tls.caSha256;
-    this.registry = new NodeRegistry(this.db, secrets, log);
-    this.bmc = new BmcControl(this.db, this.registry, secrets, {
-      ipmiCipherSuites: [17], minIntervalMs: 0, callTimeoutMs: 5000, powerWaitTimeoutMs: 5000, syncIntervalMs: 0, syncConcurrency: 1, syncMaxFailures: 3,
-    }, log);
-    await this.bmc.start();
-    const configs = new NodeConfigs(this.db, this.registry, log);
-    this.rules = new RuleStore(this.db, secrets);
-    this.runtime = new InspectionRuntime({
-      rules: this.rules,
-      db: this.db, registry: this.registry, states: this.bmc.states, power: this.bmc.power, configs,
-      inventory: new SqliteTelemetrySink(this.db, log), bootHistory: this.bootHistory,
-      cfg: { ...INSPECTION_DEFAULTS, ...this.cfg }, log,
+    const c = this.cfg;
+    const config = resolveConfig({}, {
+      'data-dir': this.dataDir,
+      // A restart keeps the port, as a restarted ospd keeps its configured one.
+      'grpc-listen': `127.0.0.1:${this.port}`,
+      'mqtt-listen': 'off', 'mqtt-plain-listen': 'off', 'http-listen': 'off', 'tftp-listen': 'off', 'dhcp-listen': 'off',
+      'ipmi-cipher-suites': '17', 'bmc-min-interval-ms': '0', 'bmc-call-timeout-ms': '5000', 'power-wait-timeout-ms': '5000', 'power-sync-interval-ms': '0',
+      'shutdown-grace-ms': '1000',
+      ...(c.inspectWaitTimeoutMs !== undefined ? { 'inspect-wait-timeout-ms': String(c.inspectWaitTimeoutMs) } : {}),
+      ...(c.cleanWaitTimeoutMs !== undefined ? { 'clean-wait-timeout-ms': String(c.cleanWaitTimeoutMs) } : {}),
+      ...(c.discovery ? { discovery: true } : {}),
     });
-    await this.runtime.start();
-    const holder: { hash?: string } = {};
-    const auth = adminAuthenticator(() => holder.hash);
-    this.api = new GrpcApi({
-      listen: { host: '127.0.0.1', port: this.port },
-      // The CA travels with the server certificate so a ramdisk can pin it by hash.
-      tls: { certPem: tls.serverCertPem + tls.caCertPem, keyPem: tls.serverKeyPem },
-      services: [nodeService(this.registry, auth, log), ...this.runtime.services(auth, log)],
-      log,
-    });
-    await this.api.start();
-    // A restart keeps the port, as a restarted ospd keeps its configured one.
-    this.port = this.api.boundPort;
-    holder.hash = (await ensureAdminCredentials(this.dataDir, `127.0.0.1:${this.port}`, tls.caCertPem)).tokenHash;
+    this.ospd = await buildOspd(config, { log: this.log });
+    await this.ospd.start();
+    this.port = this.ospd.grpcPort;
   }
 
   async stop(): Promise<void> {
-    await this.runtime?.stop();
-    await this.api?.stop(1000);
-    await this.bmc?.stop();
-    await this.db?.close();
+    await this.ospd?.stop();
   }
 }

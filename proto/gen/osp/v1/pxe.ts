@@ -55,6 +55,8 @@ export interface PxeStatus {
   /** What boot scripts and the kernel command line point machines at. */
   httpBaseUrl: string;
   serverAddress: string;
+  /** Why machines may not reach the addresses above (a listener bound elsewhere, loopback on a provisioning network). */
+  warnings: string[];
 }
 
 export interface DhcpLease {
@@ -532,7 +534,7 @@ export const GetPxeStatusRequest: MessageFns<GetPxeStatusRequest> = {
 };
 
 function createBasePxeStatus(): PxeStatus {
-  return { services: [], ramdisk: undefined, discovery: false, httpBaseUrl: "", serverAddress: "" };
+  return { services: [], ramdisk: undefined, discovery: false, httpBaseUrl: "", serverAddress: "", warnings: [] };
 }
 
 export const PxeStatus: MessageFns<PxeStatus> = {
@@ -551,6 +553,9 @@ export const PxeStatus: MessageFns<PxeStatus> = {
     }
     if (message.serverAddress !== "") {
       writer.uint32(42).string(message.serverAddress);
+    }
+    for (const v of message.warnings) {
+      writer.uint32(50).string(v!);
     }
     return writer;
   },
@@ -608,6 +613,14 @@ export const PxeStatus: MessageFns<PxeStatus> = {
             message.serverAddress = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.warnings.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -637,6 +650,7 @@ export const PxeStatus: MessageFns<PxeStatus> = {
         : isSet(object.server_address)
         ? globalThis.String(object.server_address)
         : "",
+      warnings: globalThis.Array.isArray(object?.warnings) ? object.warnings.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -657,6 +671,9 @@ export const PxeStatus: MessageFns<PxeStatus> = {
     if (message.serverAddress !== "") {
       obj.serverAddress = message.serverAddress;
     }
+    if (message.warnings?.length) {
+      obj.warnings = message.warnings;
+    }
     return obj;
   },
 
@@ -672,6 +689,7 @@ export const PxeStatus: MessageFns<PxeStatus> = {
     message.discovery = object.discovery ?? false;
     message.httpBaseUrl = object.httpBaseUrl ?? "";
     message.serverAddress = object.serverAddress ?? "";
+    message.warnings = object.warnings?.map((e) => e) || [];
     return message;
   },
 };
