@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { OspdProcess } from '../harness/ospd.js';
-import { AgentProcess, freePort, until } from '../harness/agent.js';
+import { AgentProcess, freePort } from '../harness/agent.js';
+import { waitFor } from '../harness/wait.js';
 import { ensureAgentBinary, put, removeRoot, tempRoot } from '../agent/helpers.js';
 
 describe('config push: real ospd, real osp-agent binary, TLS', () => {
@@ -35,7 +36,7 @@ describe('config push: real ospd, real osp-agent binary, TLS', () => {
     await put(root, 'usr/libexec/osp-agent/refresh/error.d/10-note', `#!/bin/sh\necho "error.d ran" >> ${root}/error.log\n`, 0o755);
     agent = new AgentProcess(bin, root, `${root}.agent.yaml`, `${root}.agent.log`);
     agent.start();
-    await until('agent stream', async () => (await status()).connected);
+    await waitFor('agent stream', async () => (await status()).connected, { timeoutMs: 20_000, retryErrors: true });
   }, 120_000);
 
   afterAll(async () => {
@@ -50,7 +51,7 @@ describe('config push: real ospd, real osp-agent binary, TLS', () => {
 
   it('renders the metadata with the right mode, runs configure.d, and acknowledges', async () => {
     const rev = await setMetadata({ greeting: 'hello', service: { port: 8080 }, colour: 'blue' });
-    const s = await until('ack', async () => ((await status()).applied_revision === rev ? status() : null));
+    const s = await waitFor('ack', async () => ((await status()).applied_revision === rev ? status() : null), { timeoutMs: 20_000, retryErrors: true });
     expect(s.status).toBe('succeeded');
     expect(readFileSync(path.join(root, 'etc/app/app.conf'), 'utf8')).toBe('greeting=hello\nport=8080\n');
     expect(statSync(path.join(root, 'etc/app/app.conf')).mode & 0o777).toBe(0o640);
@@ -62,7 +63,7 @@ describe('config push: real ospd, real osp-agent binary, TLS', () => {
     const other = path.join(root, 'etc/app/other.conf');
     const before = statSync(other);
     const rev = await setMetadata({ greeting: 'bonjour', service: { port: 8080 }, colour: 'blue' });
-    await until('ack', async () => (await status()).applied_revision === rev);
+    await waitFor('ack', async () => (await status()).applied_revision === rev, { timeoutMs: 20_000, retryErrors: true });
     expect(readFileSync(path.join(root, 'etc/app/app.conf'), 'utf8')).toContain('greeting=bonjour');
     const after = statSync(other);
     expect([after.ino, after.mtimeMs]).toEqual([before.ino, before.mtimeMs]);
@@ -71,10 +72,10 @@ describe('config push: real ospd, real osp-agent binary, TLS', () => {
   it('a failing hook runs error.d, is acknowledged as failed with its stderr, and is retried after the fix', async () => {
     const hook = await put(root, 'usr/libexec/osp-agent/refresh/post-configure.d/50-check', '#!/bin/sh\necho "disk full on /srv" >&2\nexit 3\n', 0o755);
     const rev = await setMetadata({ greeting: 'hola', service: { port: 8080 }, colour: 'blue' });
-    const failed = await until('failed ack', async () => {
+    const failed = await waitFor('failed ack', async () => {
       const s = await status();
       return s.acked_revision === rev && s.status === 'failed' ? s : null;
-    });
+    }, { timeoutMs: 20_000, retryErrors: true });
     const phase = failed.phases.find((p: { name: string }) => p.name === 'post-configure.d');
     expect(phase.status).toBe('failed');
     expect(phase.exit_code).toBe(3);
@@ -82,7 +83,7 @@ describe('config push: real ospd, real osp-agent binary, TLS', () => {
     expect(failed.applied_revision).toBe(rev - 1);
     expect(readFileSync(path.join(root, 'error.log'), 'utf8')).toContain('error.d ran');
     writeFileSync(hook, '#!/bin/sh\nexit 0\n');
-    const ok = await until('retry succeeds', async () => ((await status()).applied_revision === rev ? status() : null), 30_000);
+    const ok = await waitFor('retry succeeds', async () => ((await status()).applied_revision === rev ? status() : null), { timeoutMs: 30_000, retryErrors: true });
     expect(ok.status).toBe('succeeded');
   }, 60_000);
 
@@ -93,7 +94,7 @@ describe('config push: real ospd, real osp-agent binary, TLS', () => {
       '--input', 'app_name=shop', '--input', 'replicas=3', '-f', 'json']);
     expect(r.stderr).toBe('');
     const rev = JSON.parse(r.stdout).revision;
-    const s = await until('deployment ack', async () => ((await status()).applied_revision === rev ? status() : null));
+    const s = await waitFor('deployment ack', async () => ((await status()).applied_revision === rev ? status() : null), { timeoutMs: 20_000, retryErrors: true });
     const d = s.deployments.find((x: { name: string }) => x.name === 'app');
     expect(d.status).toBe('succeeded');
     expect(d.outputs.endpoint).toBe('shop-ready');
@@ -105,7 +106,7 @@ describe('config push: real ospd, real osp-agent binary, TLS', () => {
     expect(await ospd.stop()).toBe(0);
     await ospd.start();
     const rev = await setMetadata({ greeting: 'after-restart', service: { port: 8080 }, colour: 'blue' });
-    await until('applied after restart', async () => (await status()).applied_revision === rev, 40_000);
+    await waitFor('applied after restart', async () => (await status()).applied_revision === rev, { timeoutMs: 40_000, retryErrors: true });
     expect(readFileSync(path.join(root, 'etc/app/app.conf'), 'utf8')).toContain('greeting=after-restart');
     expect(agent.proc!.exitCode).toBeNull();
   }, 60_000);

@@ -11,7 +11,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import path from 'node:path';
 import YAML from 'yaml';
 import { OspdProcess } from '../harness/ospd.js';
-import { until } from '../harness/agent.js';
+import { waitFor } from '../harness/wait.js';
 import { AgentTransport } from '../../agent/transport/client.js';
 import type { AgentConfig } from '../../agent/transport/agent-config.js';
 import { createLogger } from '../../common/logging.js';
@@ -96,19 +96,19 @@ describe('agent transport over a path that goes silent', () => {
   it('detects the dead stream by keepalive, falls back to polling, and resumes with what was committed meanwhile', async () => {
     const first = await setMetadata({ step: 1 });
     transport!.start();
-    await until('first revision over the stream', () => received.includes(first), 20_000);
+    await waitFor('first revision over the stream', () => received.includes(first), { timeoutMs: 20_000, retryErrors: true });
     expect(streamsOpened).toBe(1);
 
     relay.frozen = true;
     const missed = await setMetadata({ step: 2 });
-    await until('keepalive declares the stream lost', () => warnings.some((w) => w.includes('config stream lost')), 20_000);
+    await waitFor('keepalive declares the stream lost', () => warnings.some((w) => w.includes('config stream lost')), { timeoutMs: 20_000, retryErrors: true });
     expect(received).not.toContain(missed);
 
     relay.frozen = false;
-    await until('revision committed during the outage arrives', () => received.includes(missed), 20_000);
+    await waitFor('revision committed during the outage arrives', () => received.includes(missed), { timeoutMs: 20_000, retryErrors: true });
     expect(received).toEqual([first, missed]);
-    await until('stream reopened', () => streamsOpened >= 2, 20_000);
+    await waitFor('stream reopened', () => streamsOpened >= 2, { timeoutMs: 20_000, retryErrors: true });
     const live = await setMetadata({ step: 3 });
-    await until('live push on the new stream', () => received.includes(live), 20_000);
+    await waitFor('live push on the new stream', () => received.includes(live), { timeoutMs: 20_000, retryErrors: true });
   });
 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { request as httpsRequest } from 'node:https';
 import { OspdProcess } from '../harness/ospd.js';
 import { FIXTURES } from '../harness/fixtures.js';
+import { waitFor } from '../harness/wait.js';
 import { IpmiSimInstance } from '../bmc/ipmi-sim.js';
 import { RedfishSimulator } from '../../lab/redfish-sim/simulator.js';
 import { generateSelfSignedCert, type SelfSignedCert } from '../../lab/redfish-sim/tls.js';
@@ -51,17 +52,6 @@ function readRedfish(sim: RedfishSimulator, path: string, post?: unknown): Promi
     req.on('error', reject);
     req.end(post ? JSON.stringify(post) : undefined);
   });
-}
-
-/** Polls until check() returns a value (bounded in count and time). */
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 200 && Date.now() < deadline; i++) {
-    const v = await check();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 beforeAll(async () => {
@@ -197,10 +187,10 @@ describe('BMC control through ospd and ospctl', () => {
     await ok(['node', 'power', 'off', 'rf-1', '--wait']);
     // Someone powers the machine on through the BMC itself, not through ospd.
     const posted = await readRedfish(rf, `${rf.systemPaths[0]}/Actions/ComputerSystem.Reset`, { ResetType: 'On' });
-    await until('simulator on', async () => ((await readRedfish(rf, rf.systemPaths[0])).PowerState === 'On' ? true : undefined), 15_000)
+    await waitFor('simulator on', async () => ((await readRedfish(rf, rf.systemPaths[0])).PowerState === 'On' ? true : undefined), { timeoutMs: 15_000, intervalMs: 250 })
       .catch((e) => { throw new Error(`${(e as Error).message}: reset answered ${JSON.stringify(posted)}`); });
-    const ev = await until('out-of-band event', async () =>
-      (await history('rf-1')).find((e) => e.type === 'power.changed_out_of_band' && e.data.to === 'on')).catch(async (e) => {
+    const ev = await waitFor('out-of-band event', async () =>
+      (await history('rf-1')).find((e) => e.type === 'power.changed_out_of_band' && e.data.to === 'on'), { timeoutMs: 20_000, intervalMs: 250 }).catch(async (e) => {
       throw new Error(`${(e as Error).message}; history: ${JSON.stringify((await history('rf-1')).slice(0, 5))}`);
     });
     expect(ev.actor).toBe('server');
@@ -211,10 +201,10 @@ describe('BMC control through ospd and ospctl', () => {
   it('a node whose BMC dies goes to maintenance after N failed syncs and recovers when it answers', async () => {
     const port = rfDying.port;
     await rfDying.stop();
-    const down = await until('maintenance after failures', async () => {
+    const down = await waitFor('maintenance after failures', async () => {
       const n = await show('rf-dies');
       return n.maintenance === true ? n : undefined;
-    }, 30_000);
+    }, { timeoutMs: 30_000, intervalMs: 250 });
     expect(String(down.maintenance_reason)).toMatch(/power sync failed 2 times in a row/);
     const failed = (await history('rf-dies')).filter((e) => e.type === 'power.sync_failed');
     expect(failed.length).toBeGreaterThanOrEqual(2);
@@ -222,10 +212,10 @@ describe('BMC control through ospd and ospctl', () => {
 
     rfDying = new RedfishSimulator({ mockupDir: MOCKUP, cert, username: 'admin', password: RF_PW, port });
     await rfDying.start();
-    const up = await until('recovery', async () => {
+    const up = await waitFor('recovery', async () => {
       const n = await show('rf-dies');
       return n.maintenance === false ? n : undefined;
-    }, 30_000);
+    }, { timeoutMs: 30_000, intervalMs: 250 });
     expect(up.maintenance_reason).toBe('');
     const ev = await history('rf-dies');
     const cleared = ev.findIndex((e) => e.type === 'maintenance.cleared');

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { NodeServiceClient } from '../../proto/gen/osp/v1/node.js';
 import { OspdProcess, nodeFile, runProgram, OSPD } from '../harness/ospd.js';
+import { waitFor } from '../harness/wait.js';
 
 const PASSWORD = 'Hunter2-BMC-Sekret';
 const work = mkdtempSync(path.join(os.tmpdir(), 'osp-foundation-'));
@@ -188,9 +189,8 @@ describe('ospd atomicity and bad input', () => {
     const count = 4000;
     writeFileSync(big, nodeFile(count, { prefix: 'bulk', macBase: 100_000 }));
     const importing = ospd.ctl(['node', 'import', big], { timeoutMs: 120_000 });
-    const deadline = Date.now() + 60_000;
-    while (!ospd.log().includes('node import started') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    expect(ospd.log()).toContain('node import started');
+    await waitFor('node import started', () => ospd.log().includes('node import started'), { timeoutMs: 60_000, intervalMs: 5 });
+    // Let the import run a little so the kill lands in the middle of it.
     await new Promise((r) => setTimeout(r, 150));
     await ospd.stop('SIGKILL');
     const cli = await importing;

@@ -12,22 +12,6 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Polls fn until it returns something truthy; bounded by timeoutMs, names what it waited for. */
-export async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000, stepMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-}
-
 /** The real dist/osp-agent running `run --config` against a temp root. */
 export class AgentProcess {
   proc?: ChildProcess;

@@ -9,7 +9,8 @@ import { mountsUnder } from '../../image-builder/chroot-mounts.js';
 import { QemuSerialGuest } from './qemu-serial.js';
 import { GuestForward } from './guest-forward.js';
 import { OspdProcess } from '../harness/ospd.js';
-import { freePort, until } from '../harness/agent.js';
+import { freePort } from '../harness/agent.js';
+import { waitFor } from '../harness/wait.js';
 
 const OVMF = ['/usr/share/ovmf/OVMF.fd', '/usr/share/OVMF/OVMF_CODE.fd'].find((p) => existsSync(p));
 const NODE = 'image-test';
@@ -108,26 +109,26 @@ describe.runIf(process.env.OSP_SLOW_TESTS)('whole-disk image boot (slow: runs on
       expect(g.console).not.toMatch(/Failed to start osp-agent/);
       // The unit logs to the console: the agent names the revision it received from ospd.
       await g.waitFor(new RegExp(`"revision":${before}\\b[^\\n]*config revision received`), 300_000);
-      const s = await until(`revision ${before} applied by the ${label} guest`, async () => {
+      const s = await waitFor(`revision ${before} applied by the ${label} guest`, async () => {
         const st = await status();
         return st.connected && st.applied_revision === before ? st : null;
-      }, 120_000, 1_000);
+      }, { timeoutMs: 120_000, intervalMs: 1_000, retryErrors: true });
       expect(s.status).toBe('succeeded');
       // A change while the guest runs travels the open stream.
       const live = await setMetadata({ boot: label, phase: 'while-running' });
-      await until(`revision ${live} applied`, async () => (await status()).applied_revision === live, 120_000, 500);
+      await waitFor(`revision ${live} applied`, async () => (await status()).applied_revision === live, { timeoutMs: 120_000, intervalMs: 500, retryErrors: true });
       // Telemetry over MQTT (TLS, through the second forward): ospd saw the agent come online with its facts.
-      const inv = await until('agent online over MQTT', async () => {
+      const inv = await waitFor('agent online over MQTT', async () => {
         const i = await ctlJson(['node', 'inventory', NODE]);
         return i.availability === 'online' && i.facts?.schema ? i : null;
-      }, 120_000, 1_000);
+      }, { timeoutMs: 120_000, intervalMs: 1_000, retryErrors: true });
       expect(inv.facts.schema).toBe('osp.inventory/v1');
       expect(g.console).not.toMatch(/osp-agent\[\d+\]: .*agent\.yaml: /);
     } finally {
       await g.stop();
     }
     // The guest is gone: ospd notices the stream end, so the next boot's checks cannot be met by this one.
-    await until(`${label} agent disconnected`, async () => !(await status()).connected, 60_000, 500);
+    await waitFor(`${label} agent disconnected`, async () => !(await status()).connected, { timeoutMs: 60_000, intervalMs: 500, retryErrors: true });
   };
 
   it('boots with BIOS; systemd starts osp-agent and it applies config from the test\'s ospd', () => boot([], 'bios'), 1_200_000);

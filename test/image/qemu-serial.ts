@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { waitFor } from '../harness/wait.js';
 
 /**
  * A QEMU guest whose serial console we read. The test owns the process: stop()
@@ -24,19 +25,12 @@ export class QemuSerialGuest {
 
   /** Resolves with the first match, rejects with the console tail after timeoutMs or on exit. */
   waitFor(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
-    return new Promise((resolve, reject) => {
-      const started = Date.now();
-      const timer = setInterval(() => {
-        const m = pattern.exec(this.console);
-        if (m) {
-          clearInterval(timer);
-          resolve(m);
-        } else if (Date.now() - started > timeoutMs || this.child?.exitCode !== null) {
-          clearInterval(timer);
-          reject(new Error(`serial console never showed ${pattern} within ${timeoutMs} ms; last output:\n${this.console.slice(-3000)}`));
-        }
-      }, 250);
-    });
+    const tail = () => `last output:\n${this.console.slice(-3000)}`;
+    return waitFor(`${pattern} on the serial console`, () => {
+      const m = pattern.exec(this.console);
+      if (!m && this.child?.exitCode !== null) throw new Error(`serial console never showed ${pattern}: qemu exited; ${tail()}`);
+      return m;
+    }, { timeoutMs, intervalMs: 250, detail: tail });
   }
 
   async stop(): Promise<void> {

@@ -7,7 +7,8 @@ import { RamdiskServiceClient, type LookupResponse } from '../../proto/gen/osp/v
 import { OSPCTL, runProgram } from '../harness/ospd.js';
 import { parseRuleDocument } from '../../server/inspection/rules/validate.js';
 import { InspectionServer } from './server.js';
-import { DISK_BYTES, FakeMachine, MIB, waitFor } from './machine.js';
+import { waitFor } from '../harness/wait.js';
+import { DISK_BYTES, FakeMachine, MIB } from './machine.js';
 
 const servers: InspectionServer[] = [];
 const machines: FakeMachine[] = [];
@@ -75,7 +76,7 @@ describe('inspection and cleaning through ospd and the osp-agent ramdisk binary'
     const m = machine({ macs: ['52:54:00:aa:00:01', '52:54:00:aa:00:02'], cpus: 3 }, s);
     const inspect = ctl(s, ['node', 'inspect', 'node-a', '--wait', '-f', 'json']);
     // The machine boots when its BMC powers it on.
-    await waitFor('power on', async () => (await s.registry!.get(uuid)).powerState === 'on');
+    await waitFor('power on', async () => (await s.registry!.get(uuid)).powerState === 'on', { timeoutMs: 20_000 });
     const fake = s.bmc!.drivers.get('fake') as FakeDriver;
     expect(fake.bootOf('fake-node-a')).toMatchObject({ device: 'pxe', persistent: false });
     m.boot();
@@ -141,7 +142,7 @@ describe('inspection and cleaning through ospd and the osp-agent ramdisk binary'
     const s = await server();
     const uuid = await manageableNode(s, 'node-d', '52:54:00:dd:00:01');
     await ctl(s, ['node', 'inspect', 'node-d']);
-    await waitFor('inspect wait', async () => (await s.registry!.get(uuid)).provisionState === 'inspect wait');
+    await waitFor('inspect wait', async () => (await s.registry!.get(uuid)).provisionState === 'inspect wait', { timeoutMs: 20_000 });
     const first = await lookup(s, ['52-54-00-DD-00-01']);
     expect(first).toMatchObject({ nodeName: 'node-d', nodeUuid: uuid });
     expect(first.token).toMatch(/\S{20,}/);
@@ -172,7 +173,7 @@ describe('inspection and cleaning through ospd and the osp-agent ramdisk binary'
     const mid = await manageableNode(s, 'node-i', '52:54:00:ee:00:02');
     const cleaning = await manageableNode(s, 'node-k', '52:54:00:ee:00:03');
     await s.runtime!.flow.inspect(waiting, 'test');
-    await waitFor('inspect wait', async () => (await s.registry!.get(waiting)).provisionState === 'inspect wait');
+    await waitFor('inspect wait', async () => (await s.registry!.get(waiting)).provisionState === 'inspect wait', { timeoutMs: 20_000 });
     await s.stop();
     // A crash mid-operation leaves these states behind (stop() would have finished the work).
     const db = await Database.open(`${s.dataDir}/ospd.sqlite`);
@@ -185,7 +186,7 @@ describe('inspection and cleaning through ospd and the osp-agent ramdisk binary'
     expect(await s.registry!.get(mid)).toMatchObject({ provisionState: 'inspect failed', lastError: 'ospd restarted mid-operation' });
     expect(await s.registry!.get(cleaning)).toMatchObject({ provisionState: 'clean failed', lastError: 'ospd restarted mid-operation' });
     expect((await s.registry!.get(waiting)).provisionState).toBe('inspect wait');
-    await waitFor('inspect failed', async () => (await s.registry!.get(waiting)).provisionState === 'inspect failed', 10_000);
+    await waitFor('inspect failed', async () => (await s.registry!.get(waiting)).provisionState === 'inspect failed', { timeoutMs: 10_000 });
     // A timer re-armed from scratch would fire 4 s after the restart; the stored deadline is earlier.
     expect(Date.now() - restartedAt).toBeLessThan(3500);
     expect((await s.registry!.get(waiting)).lastError).toMatch(/never called back/);
@@ -195,7 +196,7 @@ describe('inspection and cleaning through ospd and the osp-agent ramdisk binary'
     const s = await server({ discovery: true });
     const m = machine({ macs: ['52:54:00:ff:00:01'], serial: 'SN-4711', cpus: 2 }, s);
     m.boot();
-    const n = await waitFor('discovered node', async () => (await s.registry!.list({})).nodes.find((x) => x.name === 'sn-4711'));
+    const n = await waitFor('discovered node', async () => (await s.registry!.list({})).nodes.find((x) => x.name === 'sn-4711'), { timeoutMs: 20_000 });
     expect(n.provisionState).toBe('enroll');
     expect(await m.exit(15_000)).toBe(0);
     const after = await s.registry!.get(n.uuid);
@@ -242,7 +243,7 @@ describe('inspection and cleaning through ospd and the osp-agent ramdisk binary'
     const m = machine({ macs: ['52:54:00:ab:00:01'] }, s);
     await s.stop();
     m.boot();
-    await waitFor('a failed connection attempt', () => /cannot reach a trusted ospd; retrying/.test(m.stderr), 10_000);
+    await waitFor('a failed connection attempt', () => /cannot reach a trusted ospd; retrying/.test(m.stderr), { timeoutMs: 10_000 });
     await s.start();
     const r = await ctl(s, ['node', 'provide', 'node-r', '--wait', '-f', 'json']);
     expect(r.code, r.stderr + m.stderr).toBe(0);
@@ -269,10 +270,10 @@ describe('inspection and cleaning through ospd and the osp-agent ramdisk binary'
     // Each machine boots once for inspection and once for cleaning (the agent exits after each power_off).
     for (const [i, uuid] of [a, b].entries()) {
       ms[i].boot();
-      await waitFor(`${i} manageable or cleaning`, async () => ['cleaning', 'clean wait', 'available'].includes((await s.registry!.get(uuid)).provisionState), 20_000);
+      await waitFor(`${i} manageable or cleaning`, async () => ['cleaning', 'clean wait', 'available'].includes((await s.registry!.get(uuid)).provisionState), { timeoutMs: 20_000 });
       expect(await ms[i].exit(10_000)).toBe(0);
       ms[i].boot();
-      await waitFor(`${i} available`, async () => (await s.registry!.get(uuid)).provisionState === 'available', 20_000);
+      await waitFor(`${i} available`, async () => (await s.registry!.get(uuid)).provisionState === 'available', { timeoutMs: 20_000 });
     }
     expect((await s.registry!.get(a)).properties.cpus).toBe(2);
   });

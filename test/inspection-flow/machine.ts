@@ -82,14 +82,3 @@ export class FakeMachine {
     rmSync(this.root, { recursive: true, force: true });
   }
 }
-
-/** Polls fn until it returns a truthy value; bounded by timeoutMs. */
-export async function waitFor<T>(what: string, fn: () => Promise<T> | T, timeoutMs = 20_000, stepMs = 100): Promise<NonNullable<T>> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { OspdProcess } from '../harness/ospd.js';
-import { until } from '../harness/agent.js';
+import { waitFor } from '../harness/wait.js';
 import { certSha256 } from '../../server/security/pki.js';
 import { FakeMachine } from './machine.js';
 
@@ -43,10 +43,10 @@ describe('inspection wired into ospd', () => {
     expect(r.code, r.stderr).toBe(0);
     machine.bootParams(admin.server, certSha256(admin.ca));
     machine.boot();
-    const n = await until('manageable', async () => {
+    const n = await waitFor('manageable', async () => {
       const s = await show('insp-0');
       return s.provision_state === 'manageable' ? s : null;
-    }, 30_000);
+    }, { timeoutMs: 30_000, retryErrors: true });
     expect(n.properties.cpus).toBe(3);
     expect(n.capabilities.profile).toBe('compute');
     expect(n.power_state).toBe('off');
@@ -56,10 +56,10 @@ describe('inspection wired into ospd', () => {
 
   it('a machine that never boots fails inspection, explained from the boot log', async () => {
     expect((await ospd.ctl(['node', 'inspect', 'insp-1'])).code).toBe(0);
-    const n = await until('inspect failed', async () => {
+    const n = await waitFor('inspect failed', async () => {
       const s = await show('insp-1');
       return s.provision_state === 'inspect failed' ? s : null;
-    }, 30_000);
+    }, { timeoutMs: 30_000, retryErrors: true });
     // ospd serves no DHCP in this test, so the boot log's first missing step is the boot script.
     expect(n.last_error).toMatch(/timed out after 4 s in 'inspect wait': 52:54:00:77:00:02 never fetched the boot script \(ospd does not serve DHCP here/);
   });

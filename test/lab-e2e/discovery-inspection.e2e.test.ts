@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OspdProcess, REPO, runProgram, type RunResult } from '../harness/ospd.js';
+import { waitFor } from '../harness/wait.js';
 import { LabNet } from './lab-net.js';
 import { LabMachine } from './lab-machine.js';
 
@@ -69,16 +70,6 @@ async function json<T = Record<string, unknown>>(args: string[], timeoutMs?: num
 function diagnosis(): string {
   const tails = machines.map((m) => `--- ${m.opts.name} serial (${m.serialLog}) ---\n${m.serial().slice(-1500)}`);
   return `\n${tails.join('\n')}\n--- ospd log (${ospd?.logFile}) ---\n${ospd?.log().slice(-3000) ?? ''}`;
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number, stepMs = 2000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
-    const v = await check();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${diagnosis()}`);
 }
 
 interface NodeJson { name: string; uuid: string; provision_state: string; power_state: string; last_error: string; properties: Record<string, unknown>; capabilities: Record<string, string>; ports?: string[] }
@@ -170,7 +161,7 @@ describe('lab: discovery and inspection of QEMU machines behind ipmi_sim BMCs, t
       const m = machines[i];
       expect(m.calls()).toContain('set boot pxe');
       expect(m.calls().filter((c) => c.startsWith('power on'))).toHaveLength(1);
-      await until(`${s.name} powered off`, async () => (!m.running && (await json<NodeJson>(['node', 'show', s.name])).power_state === 'off' ? true : undefined), 60_000);
+      await waitFor(`${s.name} powered off`, async () => (!m.running && (await json<NodeJson>(['node', 'show', s.name])).power_state === 'off' ? true : undefined), { timeoutMs: 60_000, intervalMs: 2000, detail: diagnosis });
     }
     const profiles = await json<NodeJson[]>(['node', 'list', '--profile', 'compute']);
     expect(profiles.map((n) => n.name)).toEqual(['lab-big']);
@@ -182,18 +173,18 @@ describe('lab: discovery and inspection of QEMU machines behind ipmi_sim BMCs, t
     ospd = new OspdProcess(dataDir, ospdArgs(['--discovery']), lab.wrap);
     await ospd.start();
     stranger().powerOn();
-    const found = await until('the stranger enrols', async () => {
+    const found = await waitFor('the stranger enrols', async () => {
       const nodes = await json<NodeJson[]>(['node', 'list', '--long']);
       return nodes.find((n) => !['lab-small', 'lab-big'].includes(n.name));
-    }, INSPECT_BUDGET_MS, 3000);
+    }, { timeoutMs: INSPECT_BUDGET_MS, intervalMs: 3000, detail: diagnosis });
     expect(found.provision_state).toBe('enroll');
-    const doc = await until('the stranger\'s inventory', () => inventoryOf(found.uuid), 60_000);
+    const doc = await waitFor('the stranger\'s inventory', () => inventoryOf(found.uuid), { timeoutMs: 60_000, intervalMs: 2000, detail: diagnosis });
     expect(doc?.interfaces?.map((x) => x.mac_address.toLowerCase())).toContain(spec[2].mac);
     expect(doc?.disks?.map((d) => d.size)).toContain(spec[2].diskSizeBytes);
     const history = await json<{ type: string }[]>(['node', 'history', found.uuid]);
     expect(history.map((e) => e.type)).toContain('discovery');
     // Nobody holds its BMC: the agent's power_off command is what switches it off.
-    await until('the stranger powers itself off', async () => (stranger().running ? undefined : true), 60_000);
+    await waitFor('the stranger powers itself off', async () => (stranger().running ? undefined : true), { timeoutMs: 60_000, intervalMs: 2000, detail: diagnosis });
     expect(stranger().serial()).toMatch(/"kind":"power_off","msg":"command received"/);
   }, INSPECT_BUDGET_MS + 60_000);
 

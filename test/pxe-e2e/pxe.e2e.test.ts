@@ -10,7 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { OspdProcess, runProgram } from '../harness/ospd.js';
-import { sh, waitFor } from '../pxe/netns.js';
+import { sh } from '../pxe/netns.js';
+import { waitFor } from '../harness/wait.js';
 
 const id = randomBytes(3).toString('hex');
 const SRV = `ospsrv-${id}`;
@@ -70,7 +71,7 @@ describe('PXE through ospd: DHCP in a namespace, HTTP boot script, TFTP, boot lo
   it('a known machine gets its static address and the PXE boot file from ospd, recorded in its boot log', async () => {
     const log = path.join(dir, 'known.log');
     udhcpc(log, CLIENT_MAC);
-    const bound = await waitFor('lease', () => lines(log).find((l) => l.startsWith('bound')), 30_000);
+    const bound = await waitFor('lease', () => lines(log).find((l) => l.startsWith('bound')), { timeoutMs: 30_000 });
     // The node's static address, outside the dynamic pool.
     expect(bound).toContain(`ip=${prefix}.77 `);
     expect(bound).toContain(`router=${SERVER_IP}`);

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { DhcpServer, type DhcpConfig } from '../../server/pxe/dhcp/server.js';
 import { MemoryBootLog, MemoryDirectory, MemoryLeaseStore } from '../../server/pxe/memory.js';
-import { addMachine, createLan, run, sh, waitFor, type TestLan } from './netns.js';
+import { addMachine, createLan, run, sh, type TestLan } from './netns.js';
+import { waitFor } from '../harness/wait.js';
 import { corpus } from './dhcp-corpus.js';
 
 const KNOWN_MAC = '52:54:00:aa:00:01';
@@ -115,7 +116,7 @@ describe('DHCP full mode', () => {
     const log = join(dir, 'udhcpc-full.log');
     const c = spawnIn(m.ns, ['env', `LOGFILE=${log}`, 'busybox', 'udhcpc', '-f', '-i', m.ifName, '-s', udhcpcScript(), '-t', '5', '-T', '1', '-A', '1',
       '-V', 'PXEClient:Arch:00000:UNDI:002001', '-x', '0x5d:0000']);
-    const bound = await waitFor('udhcpc bound', () => lines(log).find((l) => l.startsWith('bound')), 20_000);
+    const bound = await waitFor('udhcpc bound', () => lines(log).find((l) => l.startsWith('bound')), { timeoutMs: 20_000 });
     expect(bound).toMatch(new RegExp(`ip=${lan.prefix.replace(/\./g, '\\.')}\\.(10\\d|11\\d|120) `));
     expect(bound).toContain(`router=${lan.prefix}.1`);
     expect(bound).toContain(`dns=${lan.prefix}.53`);
@@ -126,13 +127,13 @@ describe('DHCP full mode', () => {
     expect((await leases.list()).map((l) => [l.mac, l.ipv4Address])).toEqual([[KNOWN_MAC, ip]]);
 
     c.kill('SIGUSR1'); // busybox udhcpc: renew now (unicast REQUEST with ciaddr)
-    const renew = await waitFor('udhcpc renew', () => lines(log).find((l) => l.startsWith('renew')), 15_000);
+    const renew = await waitFor('udhcpc renew', () => lines(log).find((l) => l.startsWith('renew')), { timeoutMs: 15_000 });
     expect(renew).toContain(`ip=${ip} `);
 
     const releasesBefore = server.status().counters.release ?? 0;
     c.kill('SIGUSR2'); // release
-    await waitFor('RELEASE handled', () => (server.status().counters.release ?? 0) > releasesBefore, 10_000);
-    await waitFor('lease removed', () => server.status().leases === 0, 15_000);
+    await waitFor('RELEASE handled', () => (server.status().counters.release ?? 0) > releasesBefore, { timeoutMs: 10_000 });
+    await waitFor('lease removed', () => server.status().leases === 0, { timeoutMs: 15_000 });
     expect(await leases.list()).toEqual([]);
     c.kill('SIGTERM');
     const events = bootLog.forMac(KNOWN_MAC).map((e) => e.event);
@@ -155,7 +156,7 @@ describe('DHCP full mode', () => {
     expect((await leases.list()).find((l) => l.mac === STATIC_MAC)?.ipv4Address).toBe(`${lan.prefix}.77`);
     const releasesBefore = server.status().counters.release ?? 0;
     await run('ip', ['netns', 'exec', m.ns, 'dhclient', '-r', '-lf', lf, '-pf', pf, '-sf', dhclientScript(log), m.ifName], { timeoutMs: 15_000 });
-    await waitFor('RELEASE handled', () => (server.status().counters.release ?? 0) > releasesBefore, 15_000);
+    await waitFor('RELEASE handled', () => (server.status().counters.release ?? 0) > releasesBefore, { timeoutMs: 15_000 });
     expect((await leases.list()).some((l) => l.mac === STATIC_MAC)).toBe(false);
   });
 
@@ -183,11 +184,11 @@ describe('DHCP full mode', () => {
         await new Promise<void>((r) => sender.send(pkt.bytes, 67, '127.0.0.1', () => r()));
       }
     }
-    await waitFor('good client bound', () => lines(log).find((l) => l.startsWith('bound')), 20_000);
-    await waitFor('udhcpc exit', () => c.exitCode !== null, 15_000);
+    await waitFor('good client bound', () => lines(log).find((l) => l.startsWith('bound')), { timeoutMs: 20_000 });
+    await waitFor('udhcpc exit', () => c.exitCode !== null, { timeoutMs: 15_000 });
     sender.close();
     const n = corpus(KNOWN_MAC).length * 3;
-    await waitFor('all corpus packets counted', () => (server.status().counters.dropped_malformed ?? 0) - before >= n, 15_000);
+    await waitFor('all corpus packets counted', () => (server.status().counters.dropped_malformed ?? 0) - before >= n, { timeoutMs: 15_000 });
     expect((server.status().counters.dropped_malformed ?? 0) - before).toBe(n);
     expect(server.status().running).toBe(true);
   });
@@ -217,7 +218,7 @@ describe('DHCP proxy mode beside dnsmasq', () => {
       `--dhcp-range=${lan.prefix}.150,${lan.prefix}.160,255.255.255.0,2m`, `--dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`, `--pid-file=${join(dir, 'dnsmasq.pid')}`, '--log-dhcp']);
     let dnsmasqErr = '';
     dnsmasq.stderr!.on('data', (b: Buffer) => { dnsmasqErr += b.toString(); });
-    await waitFor('dnsmasq listening', () => dnsmasqErr.includes('DHCP, IP range'), 10_000);
+    await waitFor('dnsmasq listening', () => dnsmasqErr.includes('DHCP, IP range'), { timeoutMs: 10_000 });
 
     const bootLog = new MemoryBootLog();
     const leases = new MemoryLeaseStore();

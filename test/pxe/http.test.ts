@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HttpBootServer } from '../../server/pxe/http/server.js';
 import { MemoryBootLog, MemoryDirectory } from '../../server/pxe/memory.js';
-import { run, waitFor } from './netns.js';
+import { run } from './netns.js';
+import { waitFor } from '../harness/wait.js';
 
 let base: string;
 let server: HttpBootServer;
@@ -104,7 +105,7 @@ describe('artifacts', () => {
     expect(r.headers.etag).toBe(`"${sha}"`);
     expect(readFileSync(join(base, 'k')).equals(kernel)).toBe(true);
     // The fetch is logged once the server has finished sending, which may be just after curl exits.
-    const fetch = await waitFor('kernel fetch in the boot log', () => bootLog.forMac('52:54:00:00:00:01').find((e) => e.event === 'GET /ramdisk.kernel'), 15_000, 20);
+    const fetch = await waitFor('kernel fetch in the boot log', () => bootLog.forMac('52:54:00:00:00:01').find((e) => e.event === 'GET /ramdisk.kernel'), { timeoutMs: 15_000, intervalMs: 20 });
     expect(fetch).toMatchObject({ detail: { status: 200, bytes: kernel.length } });
   });
 
@@ -121,7 +122,7 @@ describe('artifacts', () => {
       });
     }
     const logged = () => bootLog.forMac('52:54:00:00:00:01').filter((e) => e.event === 'GET /big.bin').length;
-    await waitFor(`${fetches} logged fetches`, () => logged() >= fetches, 15_000, 20).catch(() => undefined);
+    await waitFor(`${fetches} logged fetches`, () => logged() >= fetches, { timeoutMs: 15_000, intervalMs: 20 }).catch(() => undefined);
     expect(logged()).toBe(fetches);
   });
 

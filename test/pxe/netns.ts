@@ -103,12 +103,3 @@ export function macOf(ns: string, ifName: string): string {
   return sh('ip', ['-n', ns, '-o', 'link', 'show', ifName]).match(/link\/ether ([0-9a-f:]{17})/)![1];
 }
 
-export async function waitFor<T>(what: string, fn: () => T | undefined | null | false, timeoutMs: number, stepMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const v = fn();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}

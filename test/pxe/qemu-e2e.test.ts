@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { PxeServices } from '../../server/pxe/services.js';
 import { MemoryBootLog, MemoryDirectory, MemoryLeaseStore } from '../../server/pxe/memory.js';
-import { createLan, sh, waitFor, type TestLan } from './netns.js';
+import { createLan, sh, type TestLan } from './netns.js';
+import { waitFor } from '../harness/wait.js';
 
 const CACHE = resolve('.tmp/pxe-e2e');
 const MAC = '52:54:00:e2:e2:01';
@@ -113,10 +114,10 @@ async function bootOnce(via: 'http' | 'tftp'): Promise<{ serial: string; bootLog
     procs.push(q);
     q.stdout!.on('data', (b: Buffer) => { serial += b.toString('latin1'); });
     q.stderr!.on('data', (b: Buffer) => { serial += b.toString('latin1'); });
-    await waitFor(`${MARKER} on serial (via ${via})`, () => serial.includes(MARKER), 240_000, 250).catch((e: Error) => {
+    await waitFor(`${MARKER} on serial (via ${via})`, () => serial.includes(MARKER), { timeoutMs: 240_000, intervalMs: 250 }).catch((e: Error) => {
       throw new Error(`${e.message}\n--- serial ---\n${serial.slice(-3000)}`);
     });
-    await waitFor('qemu exit', () => q.exitCode !== null || q.signalCode !== null, 30_000).catch(() => q.kill('SIGKILL'));
+    await waitFor('qemu exit', () => q.exitCode !== null || q.signalCode !== null, { timeoutMs: 30_000 }).catch(() => q.kill('SIGKILL'));
   } finally {
     await services.stop();
   }

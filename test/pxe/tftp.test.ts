@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { TftpServer } from '../../server/pxe/tftp/server.js';
 import { AccessViolation, checkName } from '../../server/pxe/root-path.js';
 import { MemoryBootLog } from '../../server/pxe/memory.js';
-import { run, waitFor } from './netns.js';
+import { run } from './netns.js';
+import { waitFor } from '../harness/wait.js';
 
 let base: string;
 let root: string;
@@ -130,7 +131,7 @@ describe('TFTP with real clients', () => {
   it('completes 50 concurrent transfers', async () => {
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => curl('sub/medium.bin', join(out, `conc-${i}`), ['--tftp-blksize', '1468']).then(() => fileSha(join(out, `conc-${i}`)))));
     expect(new Set(results)).toEqual(new Set([sha(files['sub/medium.bin'])]));
-    await waitFor('sessions closed', () => server.activeSessions() === 0, 15_000);
+    await waitFor('sessions closed', () => server.activeSessions() === 0, { timeoutMs: 15_000 });
   });
 });
 
@@ -201,9 +202,9 @@ describe('TFTP retransmission', () => {
     const got: number[] = [];
     s.on('message', (m) => got.push(m.readUInt16BE(0)));
     s.send(rrq('sub/medium.bin'), stall.address().port, '127.0.0.1');
-    await waitFor('first DATA', () => got.length > 0, 15_000);
+    await waitFor('first DATA', () => got.length > 0, { timeoutMs: 15_000 });
     expect(stall.activeSessions()).toBe(1);
-    await waitFor('session dropped', () => stall.activeSessions() === 0, 15_000);
+    await waitFor('session dropped', () => stall.activeSessions() === 0, { timeoutMs: 15_000 });
     await new Promise((r) => setTimeout(r, 100));
     s.close();
     // DATA 1 once plus 3 retransmissions, then an ERROR.

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { OspdProcess, runProgram } from '../harness/ospd.js';
-import { AgentProcess, freePort, until } from '../harness/agent.js';
+import { AgentProcess, freePort } from '../harness/agent.js';
+import { waitFor } from '../harness/wait.js';
 import { ensureAgentBinary } from '../agent/helpers.js';
 
 /**
@@ -90,7 +91,7 @@ describe('telemetry end to end: ospd broker + osp-agent + mosquitto_sub', () => 
   }, 60_000);
 
   it('a reader sees retained availability and facts and live metrics over TLS', async () => {
-    await until('agent online', async () => (await ctlJson(['node', 'inventory', 'web-0', '-f', 'json'])).availability === 'online');
+    await waitFor('agent online', async () => (await ctlJson(['node', 'inventory', 'web-0', '-f', 'json'])).availability === 'online', { timeoutMs: 20_000, retryErrors: true });
     const r = await subscribe({ tls: true, topic: 'osp/nodes/web-0/#', count: 4 });
     expect(r.code, r.stderr).toBe(0);
     const byTopic = (t: string) => r.messages.filter((m) => m.topic === `osp/nodes/web-0/${t}`);
@@ -136,10 +137,10 @@ describe('telemetry end to end: ospd broker + osp-agent + mosquitto_sub', () => 
   }, 30_000);
 
   it('ospctl metrics show returns stored samples; metrics watch streams live ones', async () => {
-    const samples = await until('stored samples', async () => {
+    const samples = await waitFor('stored samples', async () => {
       const s = await ctlJson(['metrics', 'show', 'web-0', '--since', '5m', '-f', 'json']);
       return s.length >= 3 ? s : null;
-    });
+    }, { timeoutMs: 20_000, retryErrors: true });
     for (const s of samples) {
       expect(s.node).toBe('web-0');
       expect(s.resolution).toBe('raw');
@@ -165,9 +166,9 @@ describe('telemetry end to end: ospd broker + osp-agent + mosquitto_sub', () => 
 
   it('agent offline then online shows as node events', async () => {
     await agent.stop();
-    await until('offline', async () => (await ctlJson(['node', 'inventory', 'web-0', '-f', 'json'])).availability === 'offline');
+    await waitFor('offline', async () => (await ctlJson(['node', 'inventory', 'web-0', '-f', 'json'])).availability === 'offline', { timeoutMs: 20_000, retryErrors: true });
     agent.start();
-    await until('online again', async () => (await ctlJson(['node', 'inventory', 'web-0', '-f', 'json'])).availability === 'online');
+    await waitFor('online again', async () => (await ctlJson(['node', 'inventory', 'web-0', '-f', 'json'])).availability === 'online', { timeoutMs: 20_000, retryErrors: true });
     const events = await ctlJson(['node', 'history', 'web-0', '-f', 'json']) as { type: string; message: string }[];
     const avail = events.filter((e) => e.type === 'availability').map((e) => e.message);
     // Newest first: online (restart), offline (stop), online (first start).
@@ -177,7 +178,7 @@ describe('telemetry end to end: ospd broker + osp-agent + mosquitto_sub', () => 
   it('after an ospd restart the retained availability and facts are back, and the reader still logs in', async () => {
     // Stop the agent first so nothing republishes: what the reader sees must come from ospd's own retained store.
     await agent.stop();
-    await until('offline', async () => (await ctlJson(['node', 'inventory', 'web-0', '-f', 'json'])).availability === 'offline');
+    await waitFor('offline', async () => (await ctlJson(['node', 'inventory', 'web-0', '-f', 'json'])).availability === 'offline', { timeoutMs: 20_000, retryErrors: true });
     const before = await ctlJson(['node', 'inventory', 'web-0', '-f', 'json']);
     expect(await ospd.stop()).toBe(0);
     await ospd.start();
@@ -195,13 +196,13 @@ describe('telemetry end to end: ospd broker + osp-agent + mosquitto_sub', () => 
       .filter((e) => e.type === 'availability').map((e) => e.message);
     const before = (await availability()).length;
     agent.start();
-    await until('online', async () => (await ctlJson(['node', 'inventory', 'web-0', '-f', 'json'])).availability === 'online');
+    await waitFor('online', async () => (await ctlJson(['node', 'inventory', 'web-0', '-f', 'json'])).availability === 'online', { timeoutMs: 20_000, retryErrors: true });
     const logStart = ospd.log().length;
     expect(await ospd.stop()).toBe(0);
     // Written during shutdown: ingest drains into the store before it closes.
     expect(ospd.log().slice(logStart)).not.toContain('telemetry store failed');
     await ospd.start();
-    await until('online after reconnect', async () => (await ctlJson(['node', 'inventory', 'web-0', '-f', 'json'])).availability === 'online', 30_000);
+    await waitFor('online after reconnect', async () => (await ctlJson(['node', 'inventory', 'web-0', '-f', 'json'])).availability === 'online', { timeoutMs: 30_000, retryErrors: true });
     const after = await availability();
     expect(after.length - before).toBe(3);
     expect(after.slice(0, 3)).toEqual(['agent online', 'agent offline', 'agent online']);

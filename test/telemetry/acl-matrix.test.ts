@@ -3,6 +3,7 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { InMemoryAuthenticator } from '../../server/telemetry/auth.js';
 import { TelemetryBroker } from '../../server/telemetry/broker.js';
 import { mayReceive } from '../../server/telemetry/acl.js';
+import { waitFor } from '../harness/wait.js';
 import { grantedQos } from './helpers.js';
 
 /**
@@ -119,10 +120,9 @@ describe('MQTT ACL matrix', () => {
       const c = await login(n, tokens[n]);
       await c.publishAsync(`osp/nodes/${n}/metrics`, JSON.stringify({ ts: Date.now(), load1: 1 }), { qos: 1 });
     }
-    const deadline = Date.now() + 5000;
-    while (Date.now() < deadline && (received.get('reader')!.filter((m) => m.topic.endsWith('/metrics')).length < NODES.length || NODES.some((n) => !received.get(n)!.some((m) => m.topic.endsWith('/metrics'))))) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitFor('every node and the reader to receive the metrics', () =>
+      received.get('reader')!.filter((m) => m.topic.endsWith('/metrics')).length >= NODES.length && NODES.every((n) => received.get(n)!.some((m) => m.topic.endsWith('/metrics'))),
+    { timeoutMs: 5000, intervalMs: 50 });
     for (const n of NODES) expect(received.get(n)!.some((m) => m.topic === `osp/nodes/${n}/metrics`), `${n} gets its own messages`).toBe(true);
     expect(received.get('reader')!.filter((m) => m.topic.endsWith('/facts'))).toHaveLength(NODES.length);
 
