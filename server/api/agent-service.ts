@@ -3,7 +3,7 @@ import type { Logger } from '../../common/logging.js';
 import { AgentServiceService, type AgentServiceServer, type WatchConfigRequest } from '../../proto/gen/osp/v1/agent.js';
 import type { ConfigRevision } from '../../proto/gen/osp/v1/config.js';
 import type { NodeConfigs } from '../agents/configs.js';
-import { configStore } from '../agents/config-store.js';
+import { configStore } from '../store/configs.js';
 import type { Database } from '../store/db.js';
 import type { NodeRegistry } from '../nodes/registry.js';
 import { OspError } from '../../common/errors.js';

@@ -3,7 +3,7 @@ import {
   ConfigServiceService, type ConfigServiceServer, type ConfigRevision, type NodeConfigStatus, type SoftwareDeployment,
 } from '../../proto/gen/osp/v1/config.js';
 import { parseJsonObject, type NodeConfigs, type NodeConfigStatus as Status } from '../agents/configs.js';
-import type { DeploymentDoc, RevisionRow } from '../agents/config-store.js';
+import type { DeploymentDoc, RevisionRow } from '../store/configs.js';
 import { OspError } from '../../common/errors.js';
 import { unary, type Authenticator } from './call.js';
 

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, closeSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, readFileSync, closeSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
+import { LISTENERS_FILE, type BoundListeners } from '../../server/ospd.js';
 
 export const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 export const OSPD = path.join(REPO, 'bin', 'ospd');
@@ -41,6 +42,8 @@ export class OspdProcess {
   readonly logFile: string;
   readonly dataDir: string;
   port = 0;
+  /** What ospd bound, from its listeners file (set by start()). */
+  listeners?: BoundListeners;
   private exited?: Promise<number | null>;
 
   private readonly ownsDataDir: boolean;
@@ -56,26 +59,28 @@ export class OspdProcess {
     return path.join(this.dataDir, 'admin.yaml');
   }
 
-  /** Starts ospd and waits for its 'ospd started' log line (bounded). */
+  /** Starts ospd and waits (bounded) for the listeners file it writes once ready, which names every port it bound. */
   async start(timeoutMs = 30_000): Promise<void> {
     const fd = openSync(this.logFile, 'a');
-    // Ephemeral MQTT ports too, so servers run side by side (extraArgs may override: the last flag wins).
+    // Ephemeral ports everywhere, so servers run side by side (extraArgs may override: the last flag wins).
     const args = ['--data-dir', this.dataDir, '--grpc-listen', '127.0.0.1:0', '--mqtt-listen', '127.0.0.1:0', '--mqtt-plain-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--tftp-listen', '127.0.0.1:0', '--dhcp-listen', 'off', ...this.extraArgs];
     const [cmd, ...pre] = this.wrap.length ? [...this.wrap, process.execPath] : [process.execPath];
+    const file = path.join(this.dataDir, LISTENERS_FILE);
+    // A file left by an earlier run must not pass for this one's (ospd removes it too, but only once it runs).
+    rmSync(file, { force: true });
     this.proc = spawn(cmd, [...pre, OSPD, ...args], { stdio: ['ignore', fd, fd] });
     closeSync(fd);
     this.exited = new Promise((resolve) => this.proc!.on('exit', (code) => resolve(code)));
     const deadline = Date.now() + timeoutMs;
     const startOffset = this.log().length;
     while (Date.now() < deadline) {
-      const fresh = this.log().slice(startOffset);
-      if (fresh.includes('"msg":"ospd started"')) {
-        // The gRPC line names its port on any host (0.0.0.0 when a test listens on a namespace's bridge).
-        const grpc = /"listen":"[^"]*:(\d+)"[^\n]*"msg":"gRPC API listening/.exec(fresh) ?? /"listen":"127\.0\.0\.1:(\d+)"/.exec(fresh);
-        this.port = Number(grpc![1]);
+      const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+      if (text) {
+        this.listeners = JSON.parse(text) as BoundListeners;
+        this.port = Number(/:(\d+)$/.exec(this.listeners.grpc)![1]);
         return;
       }
-      if (this.proc.exitCode !== null) throw new Error(`ospd exited with ${this.proc.exitCode}: ${fresh}`);
+      if (this.proc.exitCode !== null) throw new Error(`ospd exited with ${this.proc.exitCode}: ${this.log().slice(startOffset)}`);
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`ospd did not start in ${timeoutMs} ms: ${this.log().slice(startOffset)}`);
