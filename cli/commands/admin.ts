@@ -30,7 +30,7 @@ export function adminCommand(ctx: Ctx): Command {
         if (!same) await updateClientConfig(c.cfg.source, r.token);
       } catch (e) {
         // The rotation stands; say where the token is instead of printing it.
-        throw new ServerError(`admin token rotated, but ${c.cfg.source} could not be updated (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); the new token is in ${r.adminConfigPath} on the ospd host`, 'CLIENT_CONFIG_NOT_UPDATED', 0);
+        throw new ServerError(`admin token rotated, but ${c.cfg.source} could not be updated (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); the new token is in ${r.adminConfigPath} on the ospd host`, 'CLIENT_CONFIG_NOT_UPDATED');
       }
       ctx.out(renderOne({ rotatedAt: r.rotatedAt, config: c.cfg.source, serverConfig: r.adminConfigPath }, [
         { key: 'rotated_at', label: 'Rotated At', get: (x) => x.rotatedAt },

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { status } from '@grpc/grpc-js';
 import { ServerError, type Connection } from '../client.js';
 import { InspectionServiceClient } from '../../proto/gen/osp/v1/ramdisk.js';
 import { NodeServiceClient, type Node } from '../../proto/gen/osp/v1/node.js';
@@ -23,7 +22,7 @@ async function waitWhile(c: Connection, id: string, busy: string[], maxWaitMs: n
   for (;;) {
     const n = await c.call(nodes, nodes.getNode, { id });
     if (!busy.includes(n.provisionState)) return n;
-    if (Date.now() > until) throw new ServerError(`node ${n.name} still '${n.provisionState}' after ${Math.round(maxWaitMs / 1000)} s of waiting`, 'DEADLINE_EXCEEDED', status.DEADLINE_EXCEEDED);
+    if (Date.now() > until) throw new ServerError(`node ${n.name} still '${n.provisionState}' after ${Math.round(maxWaitMs / 1000)} s of waiting`, 'DEADLINE_EXCEEDED');
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
 }
@@ -44,7 +43,7 @@ export function addNodeInspectCommands(node: Command, ctx: Ctx): void {
   };
   const finish = (n: Node, expected: string, what: string) => {
     if (n.provisionState !== expected) {
-      throw new ServerError(`node ${n.name}: ${what} ended in '${n.provisionState}': ${n.lastError}`, 'NODE_STATE_INVALID', status.FAILED_PRECONDITION);
+      throw new ServerError(`node ${n.name}: ${what} ended in '${n.provisionState}': ${n.lastError}`, 'NODE_STATE_INVALID');
     }
   };
 

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { status } from '@grpc/grpc-js';
 import { ServerError } from '../client.js';
 import { BmcServiceClient, type PowerStateResponse } from '../../proto/gen/osp/v1/bmc.js';
 import { renderOne, UsageError, type Column } from '../output.js';
@@ -69,7 +68,7 @@ export function addNodePowerCommands(node: Command, ctx: Ctx): void {
       ctx.out(renderOne(n, STATE_COLUMNS, o.format, o.column));
       if (o.wait && n.provisionState === 'enroll') {
         // Exit 1 like any server-side failure, after the node (with last_error) is shown.
-        throw new ServerError(`node ${n.name}: credential verification failed: ${n.lastError}`, 'NODE_VERIFICATION_FAILED', status.FAILED_PRECONDITION);
+        throw new ServerError(`node ${n.name}: credential verification failed: ${n.lastError}`, 'NODE_VERIFICATION_FAILED');
       }
     });
 

@@ -65,6 +65,16 @@ describe('errors in the gRPC rich error model, read by a Python grpcio client', 
     expect(m).toMatchObject({ reason: 'NODE_NOT_FOUND', metadata: { node: 'no-such-node' }, violations: [] });
   });
 
+  it('ospctl still prints every problem of an import too big for the details', async () => {
+    const file = path.join(work, 'many.json');
+    writeFileSync(file, JSON.stringify({ nodes: Array.from({ length: 120 }, (_, i) => ({ name: `m-${i}`, pm_type: 'telepathy', pm_addr: `192.0.2.${i + 1}` })) }));
+    const r = await ospd.ctl(['node', 'import', file]);
+    expect(r.code).toBe(1);
+    const lines = r.stderr.replace(/^ospctl: /, '').trim().split('\n');
+    expect(lines).toHaveLength(120);
+    expect(lines[119]).toMatch(/^nodes\[119\] \(m-119\): pm_type: "telepathy": expected one of /);
+  });
+
   it("osp's decoder reads the bytes as the Python client received them", () => {
     const s = decodeRichStatus(Buffer.from(out.import.details_hex!, 'hex'));
     expect(s.code).toBe(3);
