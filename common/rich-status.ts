@@ -154,12 +154,12 @@ export function decodeRichStatus(bytes: Uint8Array): RichStatus {
 /** Details copied into ErrorInfo.metadata when they are present (scalars only; lists joined). */
 const METADATA_KEYS = ['field', 'key', 'value', 'expected', 'node', 'state', 'action', 'allowed', 'rule', 'source'] as const;
 
+const MAX_METADATA_VALUE_CHARS = 256;
+
 function scalar(v: unknown): string | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v === 'string') return v;
-  if (Array.isArray(v)) return v.map(String).join(', ');
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return JSON.stringify(v);
+  const s = typeof v === 'string' ? v : Array.isArray(v) ? v.map(String).join(', ') : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  return s.length > MAX_METADATA_VALUE_CHARS ? `${s.slice(0, MAX_METADATA_VALUE_CHARS)}…` : s;
 }
 
 /**
@@ -187,15 +187,14 @@ export function richStatusOf(e: OspError, isSecret: (field: string) => boolean):
     fieldViolations: [],
     otherDetails: [],
   };
-  let size = encodeRichStatus(s).length + 40;
-  let kept = 0;
+  // The BadRequest's Any wrapper and the omitted count cost at most this much.
+  let size = encodeRichStatus(s).length + BAD_REQUEST_TYPE.length + 40;
   for (const v of violations) {
-    const cost = badRequestBytes([v]).length + 2;
+    const cost = badRequestBytes([v]).length;
     if (size + cost > MAX_DETAILS_BYTES) break;
     s.fieldViolations.push(v);
     size += cost;
-    kept++;
   }
-  if (kept < violations.length) metadata.problems_omitted = String(violations.length - kept);
+  if (s.fieldViolations.length < violations.length) metadata.problems_omitted = String(violations.length - s.fieldViolations.length);
   return s;
 }
