@@ -50,6 +50,8 @@ describe('richStatusOf', () => {
     expect(s.code).toBe(9);
     expect(s.errorInfo).toEqual({ reason: 'NODE_STATE_INVALID', domain: 'osp', metadata: { node: 'n', state: 'manageable', allowed: 'inspect, provide' } });
     expect(s.fieldViolations).toEqual([]);
+    const long = richStatusOf(new OspError('CONFIG_INVALID', 'x', { key: 'k', value: 'v'.repeat(1000) }), never);
+    expect(long.errorInfo!.metadata.value).toBe(`${'v'.repeat(256)}…`);
   });
 
   it('a refusal of one field is a field violation on it; a secret field keeps its value home', () => {
