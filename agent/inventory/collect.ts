@@ -1,3 +1,4 @@
+import { bootifMac } from '../../common/mac.js';
 import type { InventorySources } from './sources.js';
 
 /**
@@ -144,8 +145,8 @@ export async function collectSystemVendor(src: InventorySources): Promise<Invent
 export async function collectBoot(src: InventorySources): Promise<Inventory['boot']> {
   const uefi = await src.exists('sys/firmware/efi');
   const cmdline = (await src.readText('proc/cmdline')) ?? '';
-  const m = /(?:^|\s)BOOTIF=(?:01-)?([0-9a-f]{2}(?:[-:][0-9a-f]{2}){5})(?:\s|$)/i.exec(cmdline);
-  return { current_boot_mode: uefi ? 'uefi' : 'bios', pxe_interface: m ? m[1].replace(/-/g, ':').toLowerCase() : null };
+  const m = /(?:^|\s)BOOTIF=(\S+)/.exec(cmdline);
+  return { current_boot_mode: uefi ? 'uefi' : 'bios', pxe_interface: m ? bootifMac(m[1]) : null };
 }
 
 export async function collectBmcAddress(src: InventorySources): Promise<string | undefined> {

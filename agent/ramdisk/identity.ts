@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { normaliseMac } from '../../common/mac.js';
 import { HostSources } from '../inventory/index.js';
 import { collectBmcAddress } from '../inventory/collect.js';
 
@@ -19,8 +20,8 @@ export async function machineIdentity(root: string): Promise<MachineIdentity> {
   const macs: string[] = [];
   for (const name of (await readdir(net).catch(() => [] as string[])).sort()) {
     if (name === 'lo') continue;
-    const mac = (await readFile(path.join(net, name, 'address'), 'utf8').catch(() => '')).trim().toLowerCase();
-    if (/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac) && mac !== '00:00:00:00:00:00') macs.push(mac);
+    const mac = normaliseMac(await readFile(path.join(net, name, 'address'), 'utf8').catch(() => ''));
+    if (mac && mac !== '00:00:00:00:00:00') macs.push(mac);
   }
   const bmcAddress = (await collectBmcAddress(new HostSources({ root }))) ?? '';
   const serial = (await readFile(path.join(root, 'sys/class/dmi/id/product_serial'), 'utf8').catch(() => '')).trim();

@@ -4,7 +4,8 @@ import {
 } from '../../proto/gen/osp/v1/node.js';
 import type { NodeInput, NodeProperties, DriverName } from '../nodes/model.js';
 import type { NodeRegistry } from '../nodes/registry.js';
-import { DRIVER_ALIASES, canonicalInfoKey, normaliseMac } from '../nodes/validate.js';
+import { normaliseMac } from '../../common/mac.js';
+import { DRIVER_ALIASES, canonicalInfoKey } from '../nodes/validate.js';
 import { toProtoEvent, toProtoNode } from './mappers.js';
 import { unary, type Authenticator } from './call.js';
 

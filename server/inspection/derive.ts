@@ -1,4 +1,4 @@
-import { normaliseMac } from '../nodes/validate.js';
+import { bootifMac, normaliseMac } from '../../common/mac.js';
 import { GIB, chooseRootDisk, type InventoryDisk } from './root-device.js';
 
 /**
@@ -30,19 +30,12 @@ export function inventoryOf(doc: Obj): Obj {
 
 interface InventoryNic { name?: string; mac_address?: string; ipv4_address?: string | null; ipv6_address?: string | null }
 
-/** PXE ROMs report BOOTIF as 01-aa-bb-…: the leading 01 is the ARP hardware type (RFC 1700), not part of the MAC. */
-function bootMac(v: unknown): string | null {
-  if (typeof v !== 'string') return null;
-  const t = v.trim().toLowerCase();
-  return normaliseMac(/^01-([0-9a-f]{2}-){5}[0-9a-f]{2}$/.test(t) ? t.slice(3) : t);
-}
-
 export function derivePxeMacs(doc: Obj): string[] {
   const inv = inventoryOf(doc);
   const nics = (Array.isArray(inv.interfaces) ? inv.interfaces : []) as InventoryNic[];
   const macs = nics.map((n) => normaliseMac(n.mac_address)).filter((m): m is string => m !== null);
-  const boot = isObj(inv.boot) ? bootMac(inv.boot.pxe_interface) : null;
-  const pxe = boot ?? bootMac(doc.boot_interface);
+  const boot = isObj(inv.boot) ? bootifMac(inv.boot.pxe_interface) : null;
+  const pxe = boot ?? bootifMac(doc.boot_interface);
   // inspector's add_ports=pxe: only the interface the machine booted from, when that is known.
   if (pxe) return [pxe];
   const addressed = nics.filter((n) => n.ipv4_address || n.ipv6_address).map((n) => normaliseMac(n.mac_address)).filter((m): m is string => m !== null);

@@ -2,7 +2,7 @@ import type { Database } from '../store/db.js';
 import { nodeStore } from '../store/nodes.js';
 import { RAMDISK_EVENT } from './history.js';
 import type { NodeRecord } from '../nodes/model.js';
-import { normaliseMac } from '../nodes/validate.js';
+import { MAC_EXPECTED, normaliseMac } from '../../common/mac.js';
 import { OspError } from '../../common/errors.js';
 
 const MAX_MACS = 64;
@@ -12,7 +12,7 @@ export function normaliseLookup(macs: string[], bmcAddress: string): { macs: str
   if (macs.length > MAX_MACS) throw new OspError('INVALID_ARGUMENT', `macs: ${macs.length} addresses: expected at most ${MAX_MACS}`, { field: 'macs' });
   const out = macs.map((m) => {
     const n = normaliseMac(m);
-    if (!n) throw new OspError('INVALID_ARGUMENT', `macs: ${JSON.stringify(m)}: expected a MAC address like 52:54:00:12:34:56`, { field: 'macs' });
+    if (!n) throw new OspError('INVALID_ARGUMENT', `macs: ${JSON.stringify(m)}: expected ${MAC_EXPECTED}`, { field: 'macs' });
     return n;
   });
   const bmc = bmcAddress.trim();

@@ -1,8 +1,9 @@
 import YAML from 'yaml';
 import type { Problem } from '../../common/errors.js';
+import { MAC_EXPECTED, normaliseMac } from '../../common/mac.js';
 import type { NodeInput, NodeProperties } from './model.js';
 import {
-  DRIVER_ALIASES, asProblem, canonicalInfoKey, normaliseMac, parseCapabilities, validateNode, type FieldProblem,
+  DRIVER_ALIASES, asProblem, canonicalInfoKey, parseCapabilities, validateNode, type FieldProblem,
 } from './validate.js';
 
 /**
@@ -78,7 +79,7 @@ function entryToInput(e: Obj, problems: FieldProblem[]): NodeInput {
   const macs: string[] = [];
   const addMac = (v: unknown, field: string) => {
     const m = normaliseMac(v);
-    if (!m) problems.push({ field, value: v, expected: 'a MAC address like 52:54:00:12:34:56' });
+    if (!m) problems.push({ field, value: v, expected: MAC_EXPECTED });
     else if (!macs.includes(m)) macs.push(m);
   };
   if (e.mac !== undefined) {

@@ -1,6 +1,7 @@
 import { OspError } from '../../common/errors.js';
 import type { NodeInput, NodeProperties, NodeRecord, DriverName } from './model.js';
-import { DRIVER_ALIASES, canonicalInfoKey, normaliseMac } from './validate.js';
+import { MAC_EXPECTED, normaliseMac } from '../../common/mac.js';
+import { DRIVER_ALIASES, canonicalInfoKey } from './validate.js';
 
 /** One RFC 6902-style operation, as Ironic's PATCH takes them. */
 export interface PatchOp {
@@ -49,7 +50,7 @@ export function applyPatch(cur: NodeRecord, ops: PatchOp[]): {
         break;
       }
       case 'ports': {
-        const macs = value.split(',').map((s) => s.trim()).filter(Boolean).map((m) => normaliseMac(m) ?? bad(path, m, 'a MAC address like 52:54:00:12:34:56'));
+        const macs = value.split(',').map((s) => s.trim()).filter(Boolean).map((m) => normaliseMac(m) ?? bad(path, m, MAC_EXPECTED));
         if (op === 'replace') input.ports = [...new Set(macs)];
         else if (op === 'add') input.ports = [...new Set([...input.ports, ...macs])];
         else input.ports = macs.length ? input.ports.filter((p) => !macs.includes(p)) : [];

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import type { Problem } from '../../common/errors.js';
+import { MAC_EXPECTED, normaliseMac } from '../../common/mac.js';
 import { DRIVERS, type DriverName, type NodeInput, type NodeProperties } from './model.js';
 
 /** One problem with one field: what the operator must fix. */
@@ -27,16 +28,6 @@ const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 export function checkName(name: unknown): FieldProblem | null {
   if (typeof name === 'string' && DNS_LABEL.test(name)) return null;
   return { field: 'name', value: name, expected: 'a DNS label: 1-63 lower-case letters, digits or hyphens, not starting or ending with a hyphen' };
-}
-
-/** Accepts aa:bb:cc:dd:ee:ff, AA-BB-…, aabb.ccdd.eeff and aabbccddeeff; returns lower-case colon form. */
-export function normaliseMac(v: unknown): string | null {
-  if (typeof v !== 'string') return null;
-  const hex = v.trim().toLowerCase().replace(/[:.-]/g, '');
-  if (!/^[0-9a-f]{12}$/.test(hex)) return null;
-  // One separator style throughout: 52:54-00:… is a typo, not a MAC.
-  if (!/^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$|^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$|^[0-9a-f]{12}$/.test(v.trim().toLowerCase())) return null;
-  return hex.match(/../g)!.join(':');
 }
 
 export const DRIVER_ALIASES: Record<string, DriverName> = {
@@ -106,7 +97,7 @@ export function validateNode(n: NodeInput): FieldProblem[] {
   else checkDriverInfo(n.driver, n.driverInfo, out);
   const seen = new Set<string>();
   for (const p of n.ports) {
-    if (normaliseMac(p) !== p) out.push({ field: 'ports', value: p, expected: 'a MAC address like 52:54:00:12:34:56' });
+    if (normaliseMac(p) !== p) out.push({ field: 'ports', value: p, expected: MAC_EXPECTED });
     else if (seen.has(p)) out.push({ field: 'ports', value: p, expected: 'each MAC address once' });
     seen.add(p);
   }

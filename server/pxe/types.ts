@@ -64,10 +64,3 @@ export interface PxeServiceStatus {
   counters: Counters;
   [extra: string]: unknown;
 }
-
-/** Normalises `AA-BB-CC-DD-EE-FF`, `aabb.ccdd.eeff`, `AABBCCDDEEFF` to `aa:bb:cc:dd:ee:ff`; null if not a MAC. */
-export function normaliseMac(input: string): string | null {
-  const hex = input.toLowerCase().replace(/[^0-9a-f]/g, '');
-  if (hex.length !== 12 || !/^[0-9a-f:.-]+$/i.test(input)) return null;
-  return hex.match(/../g)!.join(':');
-}

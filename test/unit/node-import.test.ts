@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parseNodeFile } from '../../server/nodes/import-file.js';
-import { normaliseMac, validateNode, checkName, parseCapabilities } from '../../server/nodes/validate.js';
+import { validateNode, checkName, parseCapabilities } from '../../server/nodes/validate.js';
 import { applyPatch } from '../../server/nodes/patch.js';
 import type { NodeRecord } from '../../server/nodes/model.js';
 
@@ -58,14 +58,6 @@ describe('node file import', () => {
 });
 
 describe('node validation', () => {
-  it('normalises MACs in their common spellings and refuses others', () => {
-    expect(normaliseMac('52:54:00:AB:CD:EF')).toBe('52:54:00:ab:cd:ef');
-    expect(normaliseMac('52-54-00-ab-cd-ef')).toBe('52:54:00:ab:cd:ef');
-    expect(normaliseMac('5254.00ab.cdef')).toBe('52:54:00:ab:cd:ef');
-    expect(normaliseMac('525400abcdef')).toBe('52:54:00:ab:cd:ef');
-    for (const bad of ['52:54:00:ab:cd', '52:54:00:ab:cd:eg', '52:54-00:ab:cd:ef', '', 42]) expect(normaliseMac(bad)).toBeNull();
-  });
-
   it('accepts DNS labels only', () => {
     for (const ok of ['a', 'node-1', 'x'.repeat(63)]) expect(checkName(ok)).toBeNull();
     for (const bad of ['', '-a', 'a-', 'A', 'a_b', 'x'.repeat(64), 'a.b']) expect(checkName(bad)).not.toBeNull();

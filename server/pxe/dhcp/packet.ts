@@ -4,6 +4,7 @@
  * checked before it is read: a bad packet raises DhcpDecodeError with a short
  * machine-readable reason so the server can count and drop it.
  */
+import { formatMac } from '../../../common/mac.js';
 
 export const BOOTREQUEST = 1;
 export const BOOTREPLY = 2;
@@ -112,7 +113,7 @@ export function decode(buf: Buffer): DhcpPacket {
     if (overload[0] & 1) { parseOptions(file, options, 'file', false); file = Buffer.alloc(0); }
     if (overload[0] & 2) { parseOptions(sname, options, 'sname', false); sname = Buffer.alloc(0); }
   }
-  const chaddr = [...buf.subarray(28, 28 + hlen)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  const chaddr = formatMac(buf.subarray(28, 28 + hlen));
   return {
     op: buf[0], htype: buf[1], hlen, hops: buf[3], xid: buf.readUInt32BE(4), secs: buf.readUInt16BE(8),
     flags: buf.readUInt16BE(10), ciaddr: ipAt(buf, 12), yiaddr: ipAt(buf, 16), siaddr: ipAt(buf, 20),
