@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { OspdProcess } from '../harness/ospd.js';
-import { AgentProcess, freePort } from '../harness/agent.js';
+import { AgentProcess } from '../harness/agent.js';
 import { waitFor } from '../harness/wait.js';
 import { ensureAgentBinary, put, removeRoot, tempRoot } from '../agent/helpers.js';
 
@@ -22,7 +22,8 @@ describe('config push: real ospd, real osp-agent binary, TLS', () => {
 
   beforeAll(async () => {
     bin = await ensureAgentBinary();
-    ospd = new OspdProcess(undefined, ['--grpc-listen', `127.0.0.1:${await freePort()}`]);
+    // Port 0: the harness keeps the bound ports across the restart test, so agent.yaml stays valid.
+    ospd = new OspdProcess();
     await ospd.start();
     expect((await ospd.ctl(['node', 'create', '--name', 'web-0', '--driver', 'fake'])).code).toBe(0);
     root = await tempRoot('osp-push-');
@@ -117,6 +118,7 @@ describe('config push: real ospd, real osp-agent binary, TLS', () => {
     expect(r.code).toBe(0);
     expect(await Promise.race([agent.exit, new Promise((res) => setTimeout(() => res('still running'), 15_000))])).toBe(78);
     expect(agent.log()).toMatch(/refused the token for node web-0: it was revoked or replaced; get a new agent.yaml with 'ospctl node agent-config web-0'/);
+    // A retry storm would show as more refusals in this window.
     await new Promise((res) => setTimeout(res, 2_000));
     const refusals = (ospd.log().match(/AGENT_TOKEN_INVALID/g) ?? []).length - before;
     expect(refusals).toBeLessThanOrEqual(2);

@@ -62,8 +62,14 @@ export class OspdProcess {
   /** Starts ospd and waits (bounded) for the listeners file it writes once ready, which names every port it bound. */
   async start(timeoutMs = 30_000): Promise<void> {
     const fd = openSync(this.logFile, 'a');
-    // Ephemeral ports everywhere, so servers run side by side (extraArgs may override: the last flag wins).
-    const args = ['--data-dir', this.dataDir, '--grpc-listen', '127.0.0.1:0', '--mqtt-listen', '127.0.0.1:0', '--mqtt-plain-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--tftp-listen', '127.0.0.1:0', '--dhcp-listen', 'off', ...this.extraArgs];
+    // Ephemeral ports the first time, so servers run side by side; a restart keeps the ports bound
+    // before, as a restarted ospd keeps its configured ones (extraArgs may override: the last flag wins).
+    const before = this.listeners;
+    const port = (p: string | number | undefined) => `127.0.0.1:${typeof p === 'string' ? /:(\d+)$/.exec(p)![1] : p ?? 0}`;
+    const args = [
+      '--data-dir', this.dataDir, '--grpc-listen', port(before?.grpc), '--mqtt-listen', port(before?.mqtt.tls), '--mqtt-plain-listen', port(before?.mqtt.plain),
+      '--http-listen', port(before?.pxe.http), '--tftp-listen', port(before?.pxe.tftp), '--dhcp-listen', 'off', ...this.extraArgs,
+    ];
     const [cmd, ...pre] = this.wrap.length ? [...this.wrap, process.execPath] : [process.execPath];
     const file = path.join(this.dataDir, LISTENERS_FILE);
     // A file left by an earlier run must not pass for this one's (ospd removes it too, but only once it runs).

@@ -9,7 +9,6 @@ import { mountsUnder } from '../../image-builder/chroot-mounts.js';
 import { QemuSerialGuest } from './qemu-serial.js';
 import { GuestForward } from './guest-forward.js';
 import { OspdProcess } from '../harness/ospd.js';
-import { freePort } from '../harness/agent.js';
 import { waitFor } from '../harness/wait.js';
 
 const OVMF = ['/usr/share/ovmf/OVMF.fd', '/usr/share/OVMF/OVMF_CODE.fd'].find((p) => existsSync(p));
@@ -55,12 +54,11 @@ describe.runIf(process.env.OSP_SLOW_TESTS)('whole-disk image boot (slow: runs on
     forward = new GuestForward(outDir);
     userElements = join(outDir, 'elements');
     image = join(outDir, 'overcloud');
-    // Fixed ports: they are baked into the image's agent.yaml and must stay the same for both boots.
-    [grpcPort, mqttPort] = [await freePort(), await freePort()];
-    // Its data dir and log inside outDir, so afterAll removes them with the image.
-    ospd = new OspdProcess(mkdtempSync(join(outDir, 'ospd-')), ['--grpc-listen', `127.0.0.1:${grpcPort}`, '--mqtt-listen', `127.0.0.1:${mqttPort}`,
-      '--advertise-address', forward.guestAddress]);
+    // Its data dir and log inside outDir, so afterAll removes them with the image. The ports it
+    // binds are baked into the image's agent.yaml; ospd keeps running for both boots.
+    ospd = new OspdProcess(mkdtempSync(join(outDir, 'ospd-')), ['--advertise-address', forward.guestAddress]);
     await ospd.start();
+    [grpcPort, mqttPort] = [ospd.port, ospd.listeners!.mqtt.tls];
     const created = await ospd.ctl(['node', 'create', '--name', NODE, '--driver', 'fake']);
     if (created.code !== 0) throw new Error(`ospctl node create: ${created.stderr}`);
     const issued = await ospd.ctl(['node', 'agent-config', NODE]);

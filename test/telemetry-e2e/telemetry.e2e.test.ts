@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { OspdProcess, runProgram } from '../harness/ospd.js';
-import { AgentProcess, freePort } from '../harness/agent.js';
+import { AgentProcess } from '../harness/agent.js';
 import { waitFor } from '../harness/wait.js';
 import { ensureAgentBinary } from '../agent/helpers.js';
 
@@ -58,12 +58,10 @@ describe('telemetry end to end: ospd broker + osp-agent + mosquitto_sub', () => 
 
   beforeAll(async () => {
     const bin = await ensureAgentBinary();
-    [tlsPort, plainPort] = [await freePort(), await freePort()];
-    const grpcPort = await freePort();
-    ospd = new OspdProcess(path.join(work, 'ospd'), [
-      '--grpc-listen', `127.0.0.1:${grpcPort}`, '--mqtt-listen', `127.0.0.1:${tlsPort}`, '--mqtt-plain-listen', `127.0.0.1:${plainPort}`,
-    ]);
+    // Port 0 everywhere; the harness keeps the bound ports across the restart test.
+    ospd = new OspdProcess(path.join(work, 'ospd'));
     await ospd.start();
+    ({ tls: tlsPort, plain: plainPort } = ospd.listeners!.mqtt);
     caFile = path.join(work, 'ca.pem');
     writeFileSync(caFile, ospd.admin().ca);
     expect((await ospd.ctl(['node', 'create', '--name', 'web-0', '--driver', 'fake'])).code).toBe(0);
