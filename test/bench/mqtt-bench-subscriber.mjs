@@ -1,17 +1,23 @@
-// Child process of mqtt-bench.mjs: the plain subscriber for the mosquitto
-// side, in its own process like ospd's ingest, so neither side shares an
-// event loop with the load generator.
+// Child process of mqtt-bench.mjs: one external MQTT subscriber over TCP, in
+// its own process so no broker shares an event loop with it or with the load
+// generator. The same script reads from mosquitto and from ospd (as a reader
+// account, BENCH_USERNAME/BENCH_PASSWORD), so both deliver to the same peer.
 import mqtt from 'mqtt';
 
 let received = 0;
 let latencies = [];
-const sub = await mqtt.connectAsync(`mqtt://127.0.0.1:${process.env.BENCH_PORT}`, { clientId: 'plain-sub', reconnectPeriod: 0 });
+const login = process.env.BENCH_USERNAME ? { username: process.env.BENCH_USERNAME, password: process.env.BENCH_PASSWORD } : {};
+const sub = await mqtt.connectAsync(`mqtt://127.0.0.1:${process.env.BENCH_PORT}`, { clientId: 'bench-sub', reconnectPeriod: 0, ...login });
 sub.on('message', (_t, p) => {
   received++;
   const v = JSON.parse(p.toString());
   if (v.sent_ms) latencies.push(Date.now() - v.sent_ms);
 });
-await sub.subscribeAsync('osp/#', { qos: 0 });
+const granted = await sub.subscribeAsync(process.env.BENCH_FILTER ?? 'osp/nodes/+/metrics', { qos: 0 });
+if (granted.some((g) => g.qos === 128)) {
+  console.error(`mqtt-bench-subscriber: subscription to ${granted[0].topic} refused by the broker; expected it granted`);
+  process.exit(1);
+}
 process.send({ ready: true });
 process.on('message', async (m) => {
   if (m.cmd === 'reset') {
