@@ -2,14 +2,13 @@ import { isOspError } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
 import type { Database } from '../store/db.js';
 import { nodeStore } from '../store/nodes.js';
-import type { NodeRecord, ProvisionState } from '../nodes/model.js';
+import type { NodeRecord } from '../nodes/model.js';
+import { WAIT_STATES } from '../nodes/states.js';
 import type { NodeRegistry } from '../nodes/registry.js';
 import type { AgentTokens } from './flow.js';
 import { currentWait, RAMDISK_EVENT } from './history.js';
 import { discoveredName, findMachine, lastProvisionEventId, lookedUpSince, normaliseLookup } from './lookup.js';
 
-/** States in which a booting ramdisk has work to do (deploy-family states are for the deploy feature). */
-export const LOOKUP_STATES: readonly ProvisionState[] = ['inspect wait', 'clean wait', 'wait call-back'];
 
 export interface LookupAnswer {
   node?: NodeRecord;
@@ -44,7 +43,7 @@ export class RamdiskEnrolment {
       node = await this.discover(macs, bmcAddress, req.serial);
       return this.grant(node, 0, { macs, bmcAddress, discovered: true });
     }
-    if (LOOKUP_STATES.includes(node.provisionState)) {
+    if (WAIT_STATES.includes(node.provisionState)) {
       const w = await currentWait(this.db, node.uuid, node.provisionState);
       return this.grant(node, w?.eventId ?? 0, { macs, bmcAddress });
     }

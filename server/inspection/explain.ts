@@ -1,4 +1,5 @@
 import type { WaitFacts } from './history.js';
+import type { FlowWaitState } from './flow.js';
 
 /**
  * What the PXE services saw of one machine since a time (from the boot log).
@@ -25,7 +26,7 @@ export interface BootHistory {
 }
 
 export interface TimeoutContext {
-  waitState: 'inspect wait' | 'clean wait';
+  waitState: FlowWaitState;
   timeoutMs: number;
   macs: string[];
   facts: WaitFacts;

@@ -56,13 +56,14 @@ export interface InspectionDeps {
   log: Logger;
 }
 
-type WaitState = 'inspect wait' | 'clean wait';
-const WAIT_STATES: readonly WaitState[] = ['inspect wait', 'clean wait'];
+/** The waits this flow owns and arms deadlines for; `wait call-back` (also in nodes/states' WAIT_STATES) is deploy's. */
+export type FlowWaitState = Extract<ProvisionState, 'inspect wait' | 'clean wait'>;
+const FLOW_WAIT_STATES: readonly FlowWaitState[] = ['inspect wait', 'clean wait'];
 /** Work that lived in this process only: after a restart nobody finishes it. */
 const NON_RESUMABLE: readonly ProvisionState[] = ['inspecting', 'cleaning', 'deploying'];
 export const RESTART_MESSAGE = 'ospd restarted mid-operation';
 // Per-node override of the wait timeout, as a capability (driver_info keys are per driver and checked strictly).
-const TIMEOUT_CAPABILITY: Record<WaitState, string> = { 'inspect wait': 'inspect_wait_timeout_ms', 'clean wait': 'clean_wait_timeout_ms' };
+const TIMEOUT_CAPABILITY: Record<FlowWaitState, string> = { 'inspect wait': 'inspect_wait_timeout_ms', 'clean wait': 'clean_wait_timeout_ms' };
 
 /**
  * Inspection and cleaning: drives a node through inspecting/cleaning and
@@ -84,7 +85,7 @@ export class InspectionFlow {
         await this.transition(n.uuid, 'fail', 'server', RESTART_MESSAGE);
       }
     }
-    for (const state of WAIT_STATES) {
+    for (const state of FLOW_WAIT_STATES) {
       for (const n of await nodeStore.list(this.d.db, { provisionState: state, limit: 100_000 })) {
         const w = await currentWait(this.d.db, n.uuid, state);
         if (w) this.arm(n.uuid, w);
@@ -134,7 +135,7 @@ export class InspectionFlow {
     return n;
   }
 
-  private async bootIntoRamdisk(n: NodeRecord, wait: WaitState, actor: string): Promise<void> {
+  private async bootIntoRamdisk(n: NodeRecord, wait: FlowWaitState, actor: string): Promise<void> {
     let step = 'set one-time boot to PXE';
     try {
       await this.d.power.setBootDevice(n.uuid, { device: 'pxe', persistent: false }, actor);
@@ -152,7 +153,7 @@ export class InspectionFlow {
     if (w) this.arm(after.uuid, w);
   }
 
-  private timeoutFor(n: NodeRecord, wait: WaitState): number {
+  private timeoutFor(n: NodeRecord, wait: FlowWaitState): number {
     const raw = n.capabilities[TIMEOUT_CAPABILITY[wait]];
     const v = raw === undefined ? NaN : Number(raw);
     if (Number.isInteger(v) && v > 0) return v;
@@ -181,7 +182,7 @@ export class InspectionFlow {
     if (n.provisionState !== w.state || cur?.eventId !== w.eventId) return;
     const facts = await waitFacts(this.d.db, uuid, w.eventId);
     const boot = await this.d.bootHistory?.stepsSince(n.ports, w.startedAt).catch(() => undefined);
-    const message = explainTimeout({ waitState: w.state as WaitState, timeoutMs: w.timeoutMs || w.deadlineMs - Date.parse(w.startedAt), macs: n.ports, facts, boot, advertiseProblems: this.d.advertiseProblems?.() });
+    const message = explainTimeout({ waitState: w.state as FlowWaitState, timeoutMs: w.timeoutMs || w.deadlineMs - Date.parse(w.startedAt), macs: n.ports, facts, boot, advertiseProblems: this.d.advertiseProblems?.() });
     const failed = await this.transition(uuid, 'fail', 'server', message, { reason: 'timeout', facts });
     this.d.log.warn({ node: n.name, state: w.state, reason: message }, 'wait timed out');
     await this.finish(failed, 'server', true);
@@ -249,7 +250,7 @@ export class InspectionFlow {
       throw new OspError('INVALID_ARGUMENT', `status: ${JSON.stringify(r.status)}: expected running, succeeded or failed`, { field: 'status' });
     }
     await nodeStore.appendEvent(this.d.db, { nodeUuid: uuid, type: RAMDISK_EVENT.progress, actor: 'agent', message: `command ${r.status}: ${r.message}`.slice(0, 500), data: { command: r.commandId, status: r.status } });
-    if (!WAIT_STATES.includes(n.provisionState as WaitState)) return;
+    if (!FLOW_WAIT_STATES.includes(n.provisionState as FlowWaitState)) return;
     if (r.status === 'failed') {
       const what = n.provisionState === 'clean wait' ? 'cleaning' : 'inspection';
       const failed = await this.transition(uuid, 'fail', 'agent', `${what} failed in the ramdisk: ${r.message}`);

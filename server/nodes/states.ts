@@ -42,9 +42,17 @@ export const TRANSITIONS: Readonly<Record<ProvisionState, Readonly<Partial<Recor
   error: { rebuild: 'deploying', delete: 'deleting' },
 };
 
-/** States in which the server is waiting for work it started; only these accept `abort`. */
+/**
+ * States in which the server is waiting for the ramdisk agent to do work it
+ * started; only these accept `abort`, and only in these does a booting
+ * ramdisk get a node to work on.
+ */
 export const WAIT_STATES: readonly ProvisionState[] = (Object.keys(TRANSITIONS) as ProvisionState[])
   .filter((s) => TRANSITIONS[s].abort !== undefined);
+
+/** States in which the machine must boot the ramdisk: the waits and the states that lead into them. */
+export const RAMDISK_STATES: readonly ProvisionState[] = (Object.keys(TRANSITIONS) as ProvisionState[])
+  .filter((s) => TRANSITIONS[s].wait !== undefined || WAIT_STATES.includes(s));
 
 /** Operator actions legal in a state, in table order. */
 export function allowedActions(state: ProvisionState): OperatorAction[] {

@@ -2,17 +2,12 @@
  * Narrow interfaces the PXE services depend on. ospd's composition root backs
  * them with the SQLite store; tests use server/pxe/memory.ts.
  */
-
-/** Ironic provision states (the subset PXE cares about is decided in boot-policy.ts). */
-export type ProvisionState =
-  | 'enroll' | 'verifying' | 'manageable' | 'inspecting' | 'inspect wait' | 'inspect failed'
-  | 'cleaning' | 'clean wait' | 'clean failed' | 'available' | 'deploying' | 'wait call-back'
-  | 'deploy failed' | 'active' | 'deleting' | 'error';
+import type { ProvisionState } from '../nodes/model.js';
 
 export interface PxeNode {
   uuid: string;
   name: string;
-  provisionState: ProvisionState | string;
+  provisionState: ProvisionState;
   /** Lower-case, colon-separated. */
   macs: string[];
   /** A static address for full-mode DHCP; must lie inside the provisioning subnet. */

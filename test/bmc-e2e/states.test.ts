@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { PROVISION_STATES, type ProvisionState } from '../../server/nodes/model.js';
-import { TRANSITIONS, WAIT_STATES, allowedActions, nextState, OPERATOR_ACTIONS, OUTCOMES } from '../../server/nodes/states.js';
+import { RAMDISK_STATES, TRANSITIONS, WAIT_STATES, allowedActions, nextState, OPERATOR_ACTIONS, OUTCOMES } from '../../server/nodes/states.js';
 import { OspError } from '../../common/errors.js';
 
 describe('provision state table', () => {
@@ -42,6 +42,10 @@ describe('provision state table', () => {
     for (const s of PROVISION_STATES.filter((x) => !WAIT_STATES.includes(x))) {
       expect(() => nextState('n', s, 'abort')).toThrow(OspError);
     }
+  });
+
+  it('boots the ramdisk in the waits and the states that lead into them', () => {
+    expect([...RAMDISK_STATES].sort()).toEqual(['clean wait', 'cleaning', 'deploying', 'inspect wait', 'inspecting', 'wait call-back']);
   });
 
   it('refuses an illegal action naming the state and the allowed actions', () => {

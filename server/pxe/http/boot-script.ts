@@ -4,10 +4,8 @@
  * command line: they travel in clear and land in logs. The agent finds the
  * server by osp.server and trusts it by the CA fingerprint osp.ca_sha256.
  */
+import { RAMDISK_STATES } from '../../nodes/states.js';
 import type { PxeNode } from '../types.js';
-
-/** States in which the machine must run the osp ramdisk (Ironic: inspect, clean, deploy). */
-export const RAMDISK_STATES = new Set(['inspecting', 'inspect wait', 'cleaning', 'clean wait', 'deploying', 'wait call-back']);
 
 export interface BootScriptOptions {
   /** Base of this HTTP service as machines reach it, e.g. `http://10.213.0.1:8080`. */
@@ -72,8 +70,8 @@ export function renderBootScript(node: PxeNode | null, mac: string, o: BootScrip
         'echo osp: enrol it (ospctl node create / import) or enable --discovery; continuing with the next boot device', 'sleep 10', 'exit 1', ''].join('\n'),
     };
   }
-  const state = String(node.provisionState);
-  if (RAMDISK_STATES.has(state)) {
+  const state = node.provisionState;
+  if (RAMDISK_STATES.includes(state)) {
     return { kind: 'ramdisk', script: ramdisk(o, mac, `node ${safe(node.name)} (${safe(state)}): booting the ramdisk`, [`osp.node_uuid=${safe(node.uuid)}`]) };
   }
   return {
