@@ -1,7 +1,6 @@
 import { OspError } from '../common/errors.js';
-import type { ListenAddress, OspdConfig } from './config.js';
+import { isLoopbackHost, type ListenAddress, type OspdConfig } from './config.js';
 import { interfaceIpv4 } from './pxe/interface-address.js';
-import { isLoopbackHost } from './telemetry/broker.js';
 
 const wildcard = (a: ListenAddress | null) => !a || a.host === '0.0.0.0' || a.host === '::';
 

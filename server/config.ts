@@ -11,6 +11,11 @@ export interface ListenAddress {
   port: number;
 }
 
+/** Loopback per RFC 1122 section 3.2.1.3 (127/8) and RFC 4291 section 2.5.3 (::1). */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 export interface OspdConfig {
   dataDir: string;
   grpcListen: ListenAddress;
@@ -184,8 +189,8 @@ function telemetrySettings(): Setting[] {
       key: 'mqtt-plain-listen', arg: 'HOST:PORT', describe: "MQTT plain listener, loopback addresses only, or 'off' (default 127.0.0.1:1883)",
       apply: (c, raw) => {
         const a = parseListen('mqtt-plain-listen', raw, true);
-        // Unencrypted MQTT carries tokens in clear: loopback only (RFC 1122 section 3.2.1.3, RFC 4291 section 2.5.3).
-        if (a && a.host !== 'localhost' && a.host !== '::1' && !/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a.host)) {
+        // Unencrypted MQTT carries tokens in clear: loopback only.
+        if (a && !isLoopbackHost(a.host)) {
           fail('mqtt-plain-listen', raw, "a loopback HOST:PORT (127.0.0.0/8, [::1] or localhost) or 'off'");
         }
         c.telemetry!.mqttPlainListen = a;

@@ -13,14 +13,10 @@ import type { MetricsRegistry } from './prometheus.js';
 import type { RetainedStore } from './retained-store.js';
 import { createMqttWebSocketListener, type MqttWebSocketListener } from './websocket.js';
 import { guardMqttStream } from './frame-guard.js';
+import { isLoopbackHost, type ListenAddress } from '../config.js';
 
 /** Per-connection bound on what one packet may make the broker buffer. */
 const FRAME_LIMIT_FLOOR_BYTES = 1024 * 1024;
-
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
 
 export interface TelemetryBrokerOptions {
   authenticator: MqttAuthenticator;
@@ -52,11 +48,6 @@ export interface InProcessBus {
 
 function authError(returnCode: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
-}
-
-/** Loopback per RFC 1122 section 3.2.1.3 (127/8) and RFC 4291 section 2.5.3 (::1). */
-export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /**
