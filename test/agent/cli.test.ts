@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureAgentBinary, put, removeRoot, runAgent, setServerConfig, tempRoot } from './helpers.js';
 import { FIXTURES } from '../harness/fixtures.js';
+import { waitFor } from '../harness/wait.js';
 
 // Everything here drives the real single-executable binary (dist/osp-agent) over a --root tree.
 interface Phase { name: string; status: string; exitCode: number; stdoutTail: string; stderrTail: string }
@@ -224,16 +225,15 @@ describe('sources and bad input', () => {
     expect(Date.now() - t0).toBeLessThan(30_000);
     expect(phase(result, 'configure.d')?.stderrTail).toContain('configure.d/10-hang timed out after 500 ms');
     const childPid = Number(await readFile(path.join(root, 'child.pid'), 'utf8'));
-    let alive = true;
-    for (let i = 0; i < 50 && alive; i++) {
+    const gone = () => {
       try {
         process.kill(childPid, 0);
-        await new Promise((r) => setTimeout(r, 100));
+        return false;
       } catch {
-        alive = false;
+        return true;
       }
-    }
-    expect(alive).toBe(false);
+    };
+    await waitFor(`hung script's child ${childPid} to be killed`, gone, { timeoutMs: 5000 });
   });
 
   it('rejects a bad option value naming the option, the value and what was expected', async () => {

@@ -12,6 +12,7 @@ import { runnableScripts } from '../../agent/refresh/refresher.js';
 import { AgentRunner } from '../../agent/runner.js';
 import { put, removeRoot, tempRoot } from './helpers.js';
 import { FIXTURES as SHARED_FIXTURES } from '../harness/fixtures.js';
+import { waitFor } from '../harness/wait.js';
 
 const FIXTURES = `${SHARED_FIXTURES}/os-config/os-apply-config`;
 const roots: string[] = [];
@@ -135,7 +136,7 @@ describe('AgentRunner', () => {
     });
     expect([runner.backoffMs(1), runner.backoffMs(2), runner.backoffMs(10)]).toEqual([50, 100, 1_000]);
     runner.start();
-    for (let i = 0; i < 500 && reported.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    await waitFor('three reported runs', () => reported.length >= 3, { timeoutMs: 10_000, intervalMs: 20 });
     await runner.stop();
     expect(reported).toEqual(['failed', 'failed', 'succeeded']);
     expect(runsAtMs[1] - runsAtMs[0]).toBeGreaterThanOrEqual(45);
@@ -149,12 +150,12 @@ describe('AgentRunner', () => {
       engine: { run: async () => { runs++; if (runs === 1) await new Promise<void>((r) => { release = r; }); return result('succeeded'); } },
     });
     runner.start();
-    await new Promise((r) => setTimeout(r, 10));
+    await waitFor('the first run to start', () => runs === 1, { timeoutMs: 5000, intervalMs: 5 });
     runner.notify();
     runner.notify();
     runner.notify();
     release();
-    for (let i = 0; i < 50 && runs < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    await waitFor('the coalesced second run', () => runs >= 2, { timeoutMs: 5000, intervalMs: 10 });
     await runner.stop();
     expect(runs).toBe(2);
   });

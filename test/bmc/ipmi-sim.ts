@@ -3,6 +3,13 @@ import { mkdtempSync, writeFileSync, readFileSync, rmSync, chmodSync, existsSync
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '../harness/wait.js';
+
+/** Whether a /proc/net/udp table lists a socket bound to port (the local address's hex port). */
+export function udpPortBound(table: string, port: number): boolean {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  return table.split('\n').some((l) => l.trim().split(/\s+/)[1]?.endsWith(`:${hex}`));
+}
 
 /** A free UDP port on loopback (bind to 0, read, release). */
 export async function freeUdpPort(): Promise<number> {
@@ -63,8 +70,11 @@ set_working_mc 0x20
 `);
     writeFileSync(join(this.dir, 'emu.cmds'), 'mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\nmc_enable 0x20\n');
     this.proc = spawn('ipmi_sim', ['-c', join(this.dir, 'lan.conf'), '-f', join(this.dir, 'emu.cmds'), '-s', join(this.dir, 'state'), '-n'], { stdio: 'ignore' });
-    await new Promise((r) => setTimeout(r, 400));
-    if (this.proc.exitCode !== null) throw new Error(`ipmi_sim exited with ${this.proc.exitCode}`);
+    const proc = this.proc;
+    await waitFor(`ipmi_sim listening on udp ${this.port}`, () => {
+      if (proc.exitCode !== null) throw new Error(`ipmi_sim exited with ${proc.exitCode}`);
+      return udpPortBound(readFileSync('/proc/net/udp', 'utf8'), this.port);
+    }, { timeoutMs: 10_000, intervalMs: 20 });
   }
 
   state(name: string): string | undefined {

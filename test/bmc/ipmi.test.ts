@@ -85,6 +85,7 @@ describe('ipmi driver against OpenIPMI ipmi_sim', () => {
       const e2 = await d.getPowerState(node({ port, protocol_version: '1.5' })).catch((e) => e);
       expect(e2.code).toBe('BMC_INSECURE');
       expect(() => new IpmiDriver({ cipherSuites: [17, 0] })).toThrow(/cipher suite 0/);
+      // Proving a negative: nothing may reach the BMC in this window.
       await new Promise((r) => setTimeout(r, 300));
       expect(packets).toBe(0);
     } finally {

@@ -7,6 +7,7 @@ import { generateSelfSignedCert, type SelfSignedCert } from '../../lab/redfish-s
 import { RedfishDriver } from '../../server/bmc/redfish.js';
 import { BmcError, type NodeTarget } from '../../server/bmc/types.js';
 import { FIXTURES as SHARED_FIXTURES } from '../harness/fixtures.js';
+import { waitFor } from '../harness/wait.js';
 
 const FIXTURES = `${SHARED_FIXTURES}/redfish`;
 const MOCKUPS = readdirSync(FIXTURES).filter((d) => d.startsWith('public-'));
@@ -97,6 +98,7 @@ describe('redfish driver behaviour', () => {
     const n = node(s);
     for (let i = 0; i < 3; i++) await d.getPowerState(n);
     expect(s.sessionCount()).toBe(1);
+    // Outlive the 150 ms session timeout: expiry by time is what is under test.
     await new Promise((r) => setTimeout(r, 250));
     expect(await d.getPowerState(n)).toBe('on');
     s.expireAllSessions();
@@ -161,13 +163,12 @@ describe('redfish driver behaviour', () => {
     await d.setPowerState(n, 'off');
     rmSync(pidFile, { force: true });
     await d.setPowerState(n, 'on');
-    for (let i = 0; i < 50 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 20));
+    await waitFor('the power command to write its pid', () => existsSync(pidFile), { timeoutMs: 5000, intervalMs: 20 });
     const pid = Number(readFileSync(pidFile, 'utf8'));
     expect(existsSync(`/proc/${pid}`)).toBe(true);
     await d.setPowerState(n, 'off');
-    for (let i = 0; i < 50 && existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`).length; i++) await new Promise((r) => setTimeout(r, 20));
-    const alive = existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`).length > 0;
-    expect(alive).toBe(false);
+    const alive = () => existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`).length > 0;
+    await waitFor(`power command ${pid} to end`, () => !alive(), { timeoutMs: 5000, intervalMs: 20 });
   });
 
   it('rejects bad driver_info with the field, value and expectation', () => {

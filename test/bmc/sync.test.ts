@@ -7,6 +7,7 @@ import { DriverRegistry } from '../../server/bmc/registry.js';
 import { PowerSync, POWER_FAILURE_FAULT } from '../../server/bmc/sync.js';
 import { MemoryPowerSyncStore } from '../../server/bmc/sync-memory-store.js';
 import { FIXTURES } from '../harness/fixtures.js';
+import { waitFor } from '../harness/wait.js';
 import { createLogger } from '../../common/logging.js';
 
 const MOCKUP = `${FIXTURES}/redfish/public-catfish`;
@@ -109,9 +110,9 @@ describe('power-state sync over 200 simulated BMCs', () => {
     const sync = new PowerSync(store, registry, store, { intervalMs: 30, jitterMs: 0 }, log);
     sync.start();
     fake.setOutOfBand('loop-a', 'off');
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor('a sweep to record power off', () => store.nodes.get('a')!.powerState === 'off', { timeoutMs: 5000, intervalMs: 10 });
     fake.setOutOfBand('loop-a', 'on');
-    for (let i = 0; i < 50 && store.events.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await waitFor('the out-of-band event', () => store.events.length > 0, { timeoutMs: 5000, intervalMs: 10 });
     await sync.stop();
     expect(store.events).toContainEqual({ type: 'power.changed_out_of_band', uuid: 'a', from: 'off', to: 'on' });
     // Quiet sweeps stay at debug; the one that saw the change is one info line with the counts.
@@ -120,6 +121,7 @@ describe('power-state sync over 200 simulated BMCs', () => {
     expect(sweeps.every((l) => l.changed > 0 || l.failed > 0)).toBe(true);
     expect(sweeps.at(-1)).toMatchObject({ level: 30, nodes: 1, changed: 1, failed: 0 });
     const before = fake.calls;
+    // Over three sweep intervals: a stopped sync must make no call in that time.
     await new Promise((r) => setTimeout(r, 100));
     expect(fake.calls).toBe(before);
   });

@@ -180,6 +180,7 @@ describe('inspection and cleaning through ospd and the osp-agent ramdisk binary'
     await db.run(`UPDATE nodes SET provision_state = 'inspecting' WHERE uuid = ?`, [mid]);
     await db.run(`UPDATE nodes SET provision_state = 'cleaning' WHERE uuid = ?`, [cleaning]);
     await db.close();
+    // Downtime eats into the stored deadline; a re-armed timer would not notice it.
     await new Promise((r) => setTimeout(r, 1500));
     const restartedAt = Date.now();
     await s.start();

@@ -10,6 +10,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sh } from '../pxe/netns.js';
+import { udpPortBound } from '../bmc/ipmi-sim.js';
+import { waitFor } from '../harness/wait.js';
 
 export interface LabMachineOptions {
   name: string;
@@ -68,8 +70,11 @@ set_working_mc 0x20
     writeFileSync(join(this.dir, 'emu.cmds'), 'mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\nmc_enable 0x20\n');
     this.bmcProc = spawn('ip', ['netns', 'exec', this.opts.ns, 'ipmi_sim', '-c', join(this.dir, 'lan.conf'), '-f', join(this.dir, 'emu.cmds'),
       '-s', join(this.dir, 'bmc-state'), '-n'], { stdio: 'ignore' });
-    await new Promise((r) => setTimeout(r, 500));
-    if (this.bmcProc.exitCode !== null) throw new Error(`ipmi_sim for ${this.opts.name} exited with ${this.bmcProc.exitCode}`);
+    const proc = this.bmcProc;
+    await waitFor(`ipmi_sim for ${this.opts.name} listening on udp ${bmc.port}`, () => {
+      if (proc.exitCode !== null) throw new Error(`ipmi_sim for ${this.opts.name} exited with ${proc.exitCode}`);
+      return udpPortBound(sh('ip', ['netns', 'exec', this.opts.ns, 'cat', '/proc/net/udp']), bmc.port);
+    }, { timeoutMs: 10_000, intervalMs: 50 });
   }
 
   /** Power on without a BMC (a machine nobody registered, switched on by hand). */

@@ -205,7 +205,7 @@ describe('TFTP retransmission', () => {
     await waitFor('first DATA', () => got.length > 0, { timeoutMs: 15_000 });
     expect(stall.activeSessions()).toBe(1);
     await waitFor('session dropped', () => stall.activeSessions() === 0, { timeoutMs: 15_000 });
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor('the ERROR packet', () => got.includes(5), { timeoutMs: 5000, intervalMs: 10 });
     s.close();
     // DATA 1 once plus 3 retransmissions, then an ERROR.
     expect(got).toEqual([3, 3, 3, 3, 5]);

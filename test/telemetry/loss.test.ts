@@ -47,11 +47,15 @@ describe('agent publisher across a broker outage', () => {
     const port = broker!.ports().plain;
     let seq = 0;
     let factsVersion = 1;
+    let collectedFactsVersion = 0;
     publisher = new TelemetryPublisher({
       brokerUrl: `mqtt://127.0.0.1:${port}`,
       node: 'node-l',
       token,
-      collectFacts: async () => ({ schema: 'osp.inventory/v1', version: factsVersion }),
+      collectFacts: async () => {
+        collectedFactsVersion = factsVersion;
+        return { schema: 'osp.inventory/v1', version: factsVersion };
+      },
       // seq makes each sample identifiable so loss and reordering are visible.
       collectMetrics: async () => ({ ts: Date.now(), seq: ++seq }),
       metricsIntervalMs: 50,
@@ -65,9 +69,10 @@ describe('agent publisher across a broker outage', () => {
     await down();
     expect(sink.availability.at(-1)).toEqual({ node: 'node-l', online: false });
     const seqAtStop = seq;
+    // The outage itself: how long the broker stays away is what is under test.
     await new Promise((r) => setTimeout(r, outageMs));
     factsVersion = 2; // facts change while disconnected: only the latest must arrive
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor('facts version 2 collected while offline', () => collectedFactsVersion === 2, { timeoutMs: 5000 });
     // Timers slip under load, so wait for half the outage's samples rather than sampling once.
     await waitFor('metrics spooled during the outage', () => publisher!.stats.metricsSpooled > outageMs / 50 / 2, { timeoutMs: 15_000 });
     const spooled = publisher.stats.metricsSpooled;

@@ -102,6 +102,7 @@ describe('broker robustness against malformed and slow clients', () => {
       sockets.push(c.sock);
       c.sock.write(bytes);
       if (name === 'truncatedConnect' || name === 'badRemainingLength') {
+        // The broker must have read the partial packet before the half-close; no event tells us it did.
         await new Promise((r) => setTimeout(r, 200));
         c.sock.end();
       }

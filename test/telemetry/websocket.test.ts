@@ -392,13 +392,11 @@ describe('TelemetryBroker WSS listener in process', () => {
     await roundTrip('flood');
     const roundTripMs = Date.now() - started;
     // The broker judges a subscriber at delivery time, so deliveries keep coming while we wait (bounded).
-    let dropped = false;
-    for (let i = 0; i < 100 && !dropped; i++) {
+    await waitFor('stuck WSS subscriber disconnected', () => {
+      if (broker.connectedClients === clientsBefore - 1) return true;
       agent.publish('osp/nodes/node-1/metrics', payload, { qos: 0 });
-      await new Promise((r) => setTimeout(r, 200));
-      dropped = broker.connectedClients === clientsBefore - 1;
-    }
-    expect(dropped, `stuck WSS subscriber disconnected (clients ${broker.connectedClients}, before ${clientsBefore})`).toBe(true);
+      return false;
+    }, { timeoutMs: 20_000, intervalMs: 200, detail: () => `clients ${broker.connectedClients}, before ${clientsBefore}` });
     await roundTrip('after the stuck subscriber');
     expect(roundTripMs, 'healthy clients did not wait out the drain timeout').toBeLessThan(DRAIN_MS);
   }, 90_000);

@@ -45,6 +45,7 @@ describe('schema migrations', () => {
     await db.run('CREATE TABLE t (k TEXT PRIMARY KEY)');
     const ok = db.transaction(async (tx) => {
       await tx.run(`INSERT INTO t VALUES ('a')`);
+      // Yield mid-transaction so the other one runs in between.
       await new Promise((r) => setTimeout(r, 20));
       await tx.run(`INSERT INTO t VALUES ('b')`);
     });
