@@ -76,6 +76,22 @@ export const catalogue = {
   RULE_INVALID: { status: GrpcStatus.INVALID_ARGUMENT, message: 'inspection rule rejected' },
   RULE_NOT_FOUND: { status: GrpcStatus.NOT_FOUND, message: 'inspection rule not found' },
   RULE_EXISTS: { status: GrpcStatus.ALREADY_EXISTS, message: 'an inspection rule with this uuid already exists' },
+
+  // Images in ospd (issue 11)
+  IMAGE_NOT_FOUND: { status: GrpcStatus.NOT_FOUND, message: 'image not found' },
+  IMAGE_INVALID: { status: GrpcStatus.INVALID_ARGUMENT, message: 'image refused' },
+  IMAGE_EXISTS: { status: GrpcStatus.ALREADY_EXISTS, message: 'an image with this name and other content already exists' },
+  IMAGE_IN_USE: { status: GrpcStatus.FAILED_PRECONDITION, message: 'image is in use by nodes' },
+  IMAGE_TOO_LARGE: { status: GrpcStatus.INVALID_ARGUMENT, message: 'image larger than the per-image limit' },
+  IMAGE_NO_SPACE: { status: GrpcStatus.RESOURCE_EXHAUSTED, message: 'not enough free space for the image' },
+  IMAGE_BUSY: { status: GrpcStatus.ABORTED, message: 'another upload of this image is in progress' },
+
+  // Provisioning: the agent's image writer (issue 11)
+  EXTENTS_INVALID: { status: GrpcStatus.INVALID_ARGUMENT, message: 'image extent map invalid' },
+  IMAGE_CHECKSUM_MISMATCH: { status: GrpcStatus.DATA_LOSS, message: 'written image does not match its checksum' },
+  IMAGE_FETCH_FAILED: { status: GrpcStatus.UNAVAILABLE, message: 'image download failed' },
+  DEPLOY_TARGET_INVALID: { status: GrpcStatus.FAILED_PRECONDITION, message: 'deploy target device unusable' },
+  DEPLOY_TARGET_TOO_SMALL: { status: GrpcStatus.FAILED_PRECONDITION, message: 'image larger than the target disk' },
 } as const;
 
 export type ErrorCode = keyof typeof catalogue;
