@@ -1,8 +1,6 @@
 import { OspError } from '../../common/errors.js';
 import type { NodeTarget, PowerDriver } from './types.js';
 
-export type DriverName = 'ipmi' | 'redfish' | 'fake';
-
 /** Drivers keyed by the node's `driver` field; the composition root registers them. */
 export class DriverRegistry {
   private readonly drivers = new Map<string, PowerDriver>();

@@ -30,9 +30,11 @@ export function checkName(name: unknown): FieldProblem | null {
   return { field: 'name', value: name, expected: 'a DNS label: 1-63 lower-case letters, digits or hyphens, not starting or ending with a hyphen' };
 }
 
+/** Driver names osp accepts on input (TripleO pm_type, Ironic driver, rules), keyed lower-case. */
 export const DRIVER_ALIASES: Record<string, DriverName> = {
   ipmi: 'ipmi', pxe_ipmitool: 'ipmi', ipmitool: 'ipmi',
-  redfish: 'redfish',
+  // Ironic's idrac hardware type manages iDRACs over Redfish (its WS-Man interfaces are gone).
+  redfish: 'redfish', idrac: 'redfish',
   fake: 'fake', 'fake-hardware': 'fake',
 };
 

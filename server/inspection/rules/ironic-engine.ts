@@ -3,7 +3,8 @@ import { MASK } from '../../security/secrets.js';
 import { inventoryOf } from '../derive.js';
 import { checkAttributePath } from './attributes.js';
 import { ConditionError, checkIronicCondition } from './ironic-checks.js';
-import { FORMATTED_ARGS, IRONIC_ACTIONS, IRONIC_CONDITIONS, IRONIC_DRIVERS, namedArgs, splitOp } from './ironic-ops.js';
+import { FORMATTED_ARGS, IRONIC_ACTIONS, IRONIC_CONDITIONS, namedArgs, splitOp } from './ironic-ops.js';
+import { DRIVER_ALIASES } from '../../nodes/validate.js';
 import { TemplateMiss, pyStr, renderValue, type TemplateContext } from './ironic-template.js';
 import type { IronicRule, IronicStep, RuleChange, RuleLog } from './types.js';
 
@@ -110,7 +111,7 @@ function changesOf(rule: IronicRule, step: IronicStep, ctx: TemplateContext, log
         break;
       case 'set-attribute': {
         const path = attributePath(v.path);
-        const value = path === '/driver' && typeof v.value === 'string' ? (IRONIC_DRIVERS[v.value.toLowerCase()] ?? v.value) : v.value;
+        const value = path === '/driver' && typeof v.value === 'string' ? (DRIVER_ALIASES[v.value.toLowerCase()] ?? v.value) : v.value;
         changes.push({ ...base, kind: 'set-attribute', path, value: scalar(value) });
         break;
       }

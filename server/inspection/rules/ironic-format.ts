@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { MASK, isSecretKey } from '../../security/secrets.js';
 import { CAP_TOKEN, TRAIT, UUID_RE, checkAttributePath, isObject, problem, type Problems } from './attributes.js';
 import {
-  DROPPED_CONDITIONS, FORMATTED_ARGS, IRONIC_ACTIONS, IRONIC_CONDITIONS, IRONIC_DRIVERS, LOG_LEVELS, LOOP_MODES, REFUSED_ACTIONS, VALUE_ARGS,
+  DROPPED_CONDITIONS, FORMATTED_ARGS, IRONIC_ACTIONS, IRONIC_CONDITIONS, LOG_LEVELS, LOOP_MODES, REFUSED_ACTIONS, VALUE_ARGS,
   namedArgs, splitOp, type Signature,
 } from './ironic-ops.js';
 import { TemplateMiss, checkTemplate, renderValue, type TemplateRoot } from './ironic-template.js';
@@ -104,8 +104,7 @@ function checkActionArgs(name: string, a: Record<string, unknown>, where: string
   switch (name) {
     case 'set-attribute': {
       if (!literal('path', 'a node attribute path such as /driver_info/ipmi_username')) return;
-      const value = typeof a.value === 'string' ? (IRONIC_DRIVERS[a.value.toLowerCase()] ?? a.value) : a.value;
-      checkAttributePath(a.path, value, where, out);
+      checkAttributePath(a.path, a.value, where, out);
       return;
     }
     case 'del-attribute': {

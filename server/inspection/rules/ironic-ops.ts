@@ -59,12 +59,6 @@ export const LOG_LEVELS = ['debug', 'info', 'warning', 'error', 'critical'] as c
 
 export const LOOP_MODES = ['any', 'all', 'first', 'last'] as const;
 
-/**
- * Ironic's `idrac` hardware type manages iDRACs over Redfish (its WS-Man
- * interfaces are gone), which is what osp's `redfish` driver does.
- */
-export const IRONIC_DRIVERS: Record<string, string> = { idrac: 'redfish' };
-
 /** Where an action's values sit, for masking a sensitive rule's actions. */
 export const VALUE_ARGS: Record<string, string[]> = {
   'set-attribute': ['value'], 'extend-attribute': ['value'], 'set-capability': ['value'], log: ['msg'],
