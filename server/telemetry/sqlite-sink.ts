@@ -35,6 +35,7 @@ const DEFAULT_QUERY_LIMIT = 10_000;
  */
 export class SqliteTelemetrySink implements TelemetrySink {
   private readonly uuids = new Map<string, { uuid: string; atMs: number }>();
+  private readonly lookups = new Map<string, Promise<string>>();
   private readonly listeners = new Set<SampleListener>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly log: Logger;
@@ -60,9 +61,19 @@ export class SqliteTelemetrySink implements TelemetrySink {
     return p;
   }
 
-  private async nodeUuid(name: string): Promise<string> {
+  private nodeUuid(name: string): Promise<string> {
     const hit = this.uuids.get(name);
-    if (hit && Date.now() - hit.atMs < NODE_CACHE_MS) return hit.uuid;
+    if (hit && Date.now() - hit.atMs < NODE_CACHE_MS) return Promise.resolve(hit.uuid);
+    // A burst from one node before its name is cached shares one lookup instead of queueing one per message.
+    let p = this.lookups.get(name);
+    if (!p) {
+      p = this.lookUp(name).finally(() => this.lookups.delete(name));
+      this.lookups.set(name, p);
+    }
+    return p;
+  }
+
+  private async lookUp(name: string): Promise<string> {
     const uuid = await nodeStore.uuidByName(this.db, name);
     if (uuid === undefined) {
       this.uuids.delete(name);

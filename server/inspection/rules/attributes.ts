@@ -1,3 +1,4 @@
+import type { Problem } from '../../../common/errors.js';
 import { DRIVER_ALIASES, DRIVER_INFO_KEYS, canonicalInfoKey } from '../../nodes/validate.js';
 
 /**
@@ -13,14 +14,15 @@ const KNOWN_INFO_KEYS = new Set(Object.values(DRIVER_INFO_KEYS).flat());
 export const CAP_TOKEN = /^[A-Za-z0-9_.-]+$/;
 export const TRAIT = /^[A-Z0-9_]+$/;
 
-export type Problems = string[];
+/** One per field at fault; `description` is the operator's line, `field` the path a client can point at. */
+export type Problems = Problem[];
 
 function show(v: unknown): string {
   return v === undefined ? 'missing' : JSON.stringify(v);
 }
 
 export function problem(out: Problems, field: string, value: unknown, expected: string): void {
-  out.push(`${field}: ${show(value)}: expected ${expected}`);
+  out.push({ field, description: `${field}: ${show(value)}: expected ${expected}` });
 }
 
 export function isObject(v: unknown): v is Record<string, unknown> {

@@ -140,14 +140,14 @@ export function parseRuleDocument(text: string, source: string): Rule[] {
   const listing = isObject(doc) ? (doc.rules ?? doc.inspection_rules) : undefined;
   const list = Array.isArray(doc) ? doc : Array.isArray(listing) ? listing : [doc];
   const out: Problems = [];
-  if (list.length === 0) out.push(`${source}: no rules in the document`);
+  if (list.length === 0) out.push({ field: 'rules', description: `${source}: no rules in the document` });
   const rules = list.map((r, i) => parseRule(r, list.length === 1 && !Array.isArray(doc) && !Array.isArray(listing) ? 'rule' : `rules[${i}]`, out));
   const seen = new Map<string, number>();
   rules.forEach((r, i) => {
     if (!r) return;
-    if (seen.has(r.uuid)) out.push(`rules[${i}].uuid: ${JSON.stringify(r.uuid)}: expected a uuid not already used by rules[${seen.get(r.uuid)}]`);
+    if (seen.has(r.uuid)) out.push({ field: `rules[${i}].uuid`, description: `rules[${i}].uuid: ${JSON.stringify(r.uuid)}: expected a uuid not already used by rules[${seen.get(r.uuid)}]` });
     seen.set(r.uuid, i);
   });
-  if (out.length) throw new OspError('RULE_INVALID', `${source}: ${out.length} problem(s):\n${out.join('\n')}`, { problems: out, source });
+  if (out.length) throw new OspError('RULE_INVALID', `${source}: ${out.length} problem(s):\n${out.map((p) => p.description).join('\n')}`, { problems: out, source });
   return rules as Rule[];
 }
