@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
+import { defaultOspdDataDir } from '../common/ospd-data-dir.js';
 import { UsageError } from './output.js';
 
 export interface ClientConfig {
@@ -11,17 +12,13 @@ export interface ClientConfig {
   source: string;
 }
 
-function defaultDataDir(): string {
-  return process.getuid?.() === 0 ? '/var/lib/ospd' : path.join(os.homedir(), '.local', 'share', 'ospd');
-}
-
 /** --config, then $OSPCTL_CONFIG, then ~/.config/ospctl/config.yaml, then the local ospd's admin.yaml. */
 export async function loadClientConfig(explicit?: string): Promise<ClientConfig> {
   const candidates = explicit
     ? [explicit]
     : process.env.OSPCTL_CONFIG
       ? [process.env.OSPCTL_CONFIG]
-      : [path.join(os.homedir(), '.config', 'ospctl', 'config.yaml'), path.join(defaultDataDir(), 'admin.yaml')];
+      : [path.join(os.homedir(), '.config', 'ospctl', 'config.yaml'), path.join(defaultOspdDataDir(), 'admin.yaml')];
   for (const file of candidates) {
     let text: string;
     try {

@@ -7,14 +7,13 @@ import { telemetryCommands } from './commands/telemetry.js';
 import { profileCommand, ruleCommand } from './commands/rule.js';
 import { pxeCommand } from './commands/pxe.js';
 import { adminCommand } from './commands/admin.js';
-
-export const VERSION = '0.1.0';
+import { OSP_VERSION } from '../common/version.js';
 
 /** Builds the command tree; each feature contributes one top-level command. */
 export function program(): Command {
   const root = new Command('ospctl')
     .description('operator CLI for ospd (gRPC over TLS, admin token from admin.yaml)')
-    .version(VERSION)
+    .version(OSP_VERSION)
     .option('--config <file>', "client config (default: $OSPCTL_CONFIG, ~/.config/ospctl/config.yaml, then ospd's admin.yaml)")
     .option('--timeout <seconds>', 'per-call deadline in seconds', (v) => {
       if (!/^\d+$/.test(v) || +v < 1) throw new UsageError(`--timeout ${v}: expected whole seconds, at least 1`);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { isIP } from 'node:net';
 import YAML from 'yaml';
 import { OspError } from '../common/errors.js';
+import { defaultOspdDataDir } from '../common/ospd-data-dir.js';
 
 /** HOST:PORT parsed once at the edge; `null` means the listener is off. */
 export interface ListenAddress {
@@ -294,14 +295,9 @@ function pxeSettings(): Setting[] {
   ];
 }
 
-export function defaultDataDir(): string {
-  if (process.getuid?.() === 0) return '/var/lib/ospd';
-  return path.join(os.homedir(), '.local', 'share', 'ospd');
-}
-
 function defaults(): OspdConfig {
   return {
-    dataDir: defaultDataDir(),
+    dataDir: defaultOspdDataDir(),
     grpcListen: { host: '0.0.0.0', port: 6385 },
     advertiseAddresses: [],
     logLevel: 'info',

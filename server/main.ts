@@ -1,14 +1,13 @@
 import { Command, Option } from 'commander';
 import { isOspError } from '../common/errors.js';
+import { OSP_VERSION } from '../common/version.js';
 import { readConfigFile, resolveConfig, settings, type OspdConfig } from './config.js';
 import { buildOspd, type Ospd } from './ospd.js';
-
-export const VERSION = '0.1.0';
 
 function flagsProgram(): Command {
   const p = new Command('ospd')
     .description('osp server: node registry, BMC control, PXE, agents, telemetry')
-    .version(VERSION)
+    .version(OSP_VERSION)
     .option('--config <file>', 'YAML configuration file (keys are the flag names without --)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
