@@ -33,6 +33,8 @@ export interface OspdConfig {
   discovery: boolean;
   /** Inspection and cleaning (issue 8); discovery is the top-level flag, copied in. */
   inspection: { inspectWaitTimeoutMs: number; cleanWaitTimeoutMs: number; discovery: boolean };
+  /** Largest image file an upload may send (issue 11). */
+  imageMaxBytes: number;
 }
 
 export interface PxeSettings {
@@ -178,6 +180,10 @@ export const settings: Setting[] = [
     key: 'clean-wait-timeout-ms', arg: 'MS', describe: 'how long cleaning waits for the ramdisk agent (default 1800000, 30 min; per node: capability clean_wait_timeout_ms)',
     apply: (c, raw) => (c.inspection!.cleanWaitTimeoutMs = parseInt10('clean-wait-timeout-ms', raw, 1_000, 86_400_000)),
   },
+  {
+    key: 'image-max-bytes', arg: 'BYTES', describe: 'largest image file an upload may send (default 68719476736, 64 GiB)',
+    apply: (c, raw) => (c.imageMaxBytes = parseInt10('image-max-bytes', raw, 1, Number.MAX_SAFE_INTEGER)),
+  },
 ];
 
 function telemetrySettings(): Setting[] {
@@ -317,6 +323,7 @@ function defaults(): OspdConfig {
     },
     discovery: false,
     inspection: { inspectWaitTimeoutMs: 15 * 60_000, cleanWaitTimeoutMs: 30 * 60_000, discovery: false },
+    imageMaxBytes: 64 * 1024 ** 3,
   };
 }
 

@@ -32,6 +32,8 @@ import { TelemetryApi } from './api/telemetry-service.js';
 import { pxeService } from './api/pxe-service.js';
 import { ruleService } from './api/rule-service.js';
 import { inspectionService, ramdiskService } from './api/ramdisk-service.js';
+import { imageService } from './api/image-service.js';
+import { ImageRuntime } from './images/runtime.js';
 
 /**
  * One entry of ospd: a part with a life (started in list order, stopped in
@@ -233,6 +235,9 @@ function wire(cfg: OspdConfig, log: Logger, base: Pick<OspdCore, 'db' | 'secrets
         stop: () => pxe.stop(),
       },
     },
+    // After pxe: the download route goes on its HTTP listener.
+    ((images) => ({ name: 'images', service: images, grpc: [imageService(images.store, auth, apiLog)] }))(
+      new ImageRuntime({ db, dataDir: cfg.dataDir, maxBytes: cfg.imageMaxBytes, http: () => pxe.services?.http, log: log.child({ component: 'images' }) })),
     // Last: admin.yaml announces a ready server.
     {
       name: 'admin',

@@ -1,4 +1,4 @@
-import { Metadata, status, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, status, type ServerReadableStream, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type ServiceError } from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import { ERROR_CODE_METADATA_KEY, OspError, isOspError } from '../../common/errors.js';
 import { ERROR_DOMAIN, STATUS_DETAILS_METADATA_KEY, encodeRichStatus, richStatusOf } from '../../common/rich-status.js';
@@ -108,6 +108,26 @@ export function serverStream<Req, Res>(
         await fn(call, b.ctx);
       } catch (e) {
         call.emit('error', toServiceError(e, b.ctx));
+      }
+    })();
+  };
+}
+
+/** The same for client-streaming handlers: fn reads the request stream and returns the one answer. */
+export function clientStream<Req, Res>(
+  base: Logger,
+  method: string,
+  auth: Authenticator,
+  fn: (call: ServerReadableStream<Req, Res>, ctx: CallContext) => Promise<Res>,
+) {
+  return (call: ServerReadableStream<Req, Res>, cb: sendUnaryData<Res>) => {
+    void (async () => {
+      const b = await begin(base, method, auth, call);
+      if ('refusal' in b) return cb(b.refusal as ServiceError, null);
+      try {
+        cb(null, await fn(call, b.ctx));
+      } catch (e) {
+        cb(toServiceError(e, b.ctx) as ServiceError, null);
       }
     })();
   };

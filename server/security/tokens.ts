@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** A bearer token: 32 random bytes, base64url, with a prefix naming its kind. */
-export function generateToken(kind: 'admin' | 'agent' | 'mqtt'): string {
+export function generateToken(kind: 'admin' | 'agent' | 'mqtt' | 'deploy'): string {
   return `osp${kind[0]}_${randomBytes(32).toString('base64url')}`;
 }
 

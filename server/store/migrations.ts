@@ -6,6 +6,7 @@ import { agentMigrations } from './schema/agents.js';
 import { telemetryMigrations } from './schema/telemetry.js';
 import { pxeMigrations } from './schema/pxe.js';
 import { inspectionMigrations } from './schema/inspection.js';
+import { imageMigrations } from './schema/images.js';
 
 export interface Migration {
   /** Stable, unique, sorts in application order: "NNNN-feature-what". */
@@ -26,6 +27,7 @@ export const migrations: Migration[] = [
   ...telemetryMigrations,
   ...pxeMigrations,
   ...inspectionMigrations,
+  ...imageMigrations,
 ];
 
 export async function migrate(db: Database, list: Migration[] = migrations, log?: Logger): Promise<string[]> {
