@@ -92,13 +92,6 @@ export const catalogue = {
   IMAGE_FETCH_FAILED: { status: GrpcStatus.UNAVAILABLE, message: 'image download failed' },
   DEPLOY_TARGET_INVALID: { status: GrpcStatus.FAILED_PRECONDITION, message: 'deploy target device unusable' },
   DEPLOY_TARGET_TOO_SMALL: { status: GrpcStatus.FAILED_PRECONDITION, message: 'image larger than the target disk' },
-
-  // Provisioning: the agent's image writer (issue 11)
-  EXTENTS_INVALID: { status: GrpcStatus.INVALID_ARGUMENT, message: 'image extent map invalid' },
-  IMAGE_CHECKSUM_MISMATCH: { status: GrpcStatus.DATA_LOSS, message: 'written image does not match its checksum' },
-  IMAGE_FETCH_FAILED: { status: GrpcStatus.UNAVAILABLE, message: 'image download failed' },
-  DEPLOY_TARGET_INVALID: { status: GrpcStatus.FAILED_PRECONDITION, message: 'deploy target device unusable' },
-  DEPLOY_TARGET_TOO_SMALL: { status: GrpcStatus.FAILED_PRECONDITION, message: 'image larger than the target disk' },
 } as const;
 
 export type ErrorCode = keyof typeof catalogue;
