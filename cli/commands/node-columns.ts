@@ -1,10 +1,6 @@
 import type { Node } from '../../proto/gen/osp/v1/node.js';
 import type { Column } from '../output.js';
-
-const props = (n: Node) => ({
-  cpus: n.properties?.cpus, memory_mb: n.properties?.memoryMb, local_gb: n.properties?.localGb, cpu_arch: n.properties?.cpuArch,
-  ipv4_address: n.properties?.ipv4Address,
-});
+import { propertiesBySnakeName } from '../../common/node-properties.js';
 
 export const NODE_COLUMNS: Column<Node>[] = [
   { key: 'uuid', label: 'UUID', get: (n) => n.uuid },
@@ -16,7 +12,7 @@ export const NODE_COLUMNS: Column<Node>[] = [
   { key: 'driver', label: 'Driver', get: (n) => n.driver },
   { key: 'driver_info', label: 'Driver Info', get: (n) => n.driverInfo },
   { key: 'ports', label: 'Ports', get: (n) => n.ports },
-  { key: 'properties', label: 'Properties', get: (n) => Object.fromEntries(Object.entries(props(n)).filter(([, v]) => v !== undefined)) },
+  { key: 'properties', label: 'Properties', get: (n) => propertiesBySnakeName(n.properties) },
   { key: 'capabilities', label: 'Capabilities', get: (n) => n.capabilities },
   { key: 'profile', label: 'Profile', get: (n) => n.capabilities.profile ?? '' },
   { key: 'root_device', label: 'Root Device', get: (n) => n.rootDevice },

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import path from 'node:path';
 import { NodeServiceClient, type Node, type NodeEvent, type PatchOperation } from '../../proto/gen/osp/v1/node.js';
 import { renderList, renderOne, UsageError, type Column } from '../output.js';
+import { PROPERTY_NAMES, isNumericProperty, propertyField } from '../../common/node-properties.js';
 import { NODE_COLUMNS, nodeColumns } from './node-columns.js';
 import { keyValues, positiveInt, readInputFile, repeatable, withOutput, type Ctx, type OutputOpts } from '../command-kit.js';
 import { addNodePowerCommands } from './node-power.js';
@@ -34,7 +35,7 @@ interface SpecOpts {
 function specFlags(cmd: Command): Command {
   return cmd
     .option('--driver-info <key=value>', 'BMC setting: address, port, username, password, cipher_suite, system_id, verify_ca (repeatable)', repeatable)
-    .option('--property <key=value>', 'cpus, memory_mb, local_gb, cpu_arch, ipv4_address (repeatable)', repeatable)
+    .option('--property <key=value>', `${PROPERTY_NAMES.join(', ')} (repeatable)`, repeatable)
     .option('--capability <key=value>', 'capability such as profile=compute (repeatable)', repeatable)
     .option('--root-device <key=value>', 'root device hint such as serial=S123 (repeatable)', repeatable)
     .option('--port <mac>', 'MAC address of a NIC (repeatable)', repeatable);
@@ -59,12 +60,9 @@ export function nodeCommand(ctx: Ctx): Command {
       const { c, nodes } = await client();
       const properties: Record<string, unknown> = {};
       for (const [k, v] of keyValues('--property', o.property)) {
-        if (k === 'cpu_arch') properties.cpuArch = v;
-        else if (k === 'ipv4_address') properties.ipv4Address = v;
-        else if (k === 'cpus') properties.cpus = numericProperty(k, v);
-        else if (k === 'memory_mb') properties.memoryMb = numericProperty(k, v);
-        else if (k === 'local_gb') properties.localGb = numericProperty(k, v);
-        else throw new UsageError(`--property ${k}: expected one of cpus, memory_mb, local_gb, cpu_arch, ipv4_address`);
+        const f = propertyField(k);
+        if (!f) throw new UsageError(`--property ${k}: expected one of ${PROPERTY_NAMES.join(', ')}`);
+        properties[f] = isNumericProperty(f) ? numericProperty(k, v) : v;
       }
       const n = await c.call(nodes, nodes.createNode, {
         spec: {

@@ -2,6 +2,7 @@ import type { Node, NodeEvent } from '../../proto/gen/osp/v1/node.js';
 import type { NodeRecord } from '../nodes/model.js';
 import type { NodeEventRow } from '../store/nodes.js';
 import { maskSecrets } from '../security/secrets.js';
+import { pickProperties } from '../../common/node-properties.js';
 
 /**
  * The only way a stored node becomes an answer. It masks here, so no service
@@ -11,7 +12,7 @@ import { maskSecrets } from '../security/secrets.js';
 export function toProtoNode(n: NodeRecord): Node {
   return {
     uuid: n.uuid, name: n.name, ports: n.ports, driver: n.driver, driverInfo: maskSecrets(n.driverInfo),
-    properties: { cpus: n.properties.cpus, memoryMb: n.properties.memoryMb, localGb: n.properties.localGb, cpuArch: n.properties.cpuArch, ipv4Address: n.properties.ipv4Address },
+    properties: pickProperties(n.properties),
     capabilities: n.capabilities, rootDevice: n.rootDevice, provisionState: n.provisionState, powerState: n.powerState,
     maintenance: n.maintenance, maintenanceReason: n.maintenanceReason, lastError: n.lastError, createdAt: n.createdAt, updatedAt: n.updatedAt,
   };

@@ -2,7 +2,8 @@ import type { Logger } from '../../common/logging.js';
 import {
   NodeServiceService, type NodeSpec, type NodeServiceServer,
 } from '../../proto/gen/osp/v1/node.js';
-import type { NodeInput, NodeProperties, DriverName } from '../nodes/model.js';
+import { pickProperties } from '../../common/node-properties.js';
+import type { NodeInput, DriverName } from '../nodes/model.js';
 import type { NodeRegistry } from '../nodes/registry.js';
 import { normaliseMac } from '../../common/mac.js';
 import { DRIVER_ALIASES, canonicalInfoKey } from '../nodes/validate.js';
@@ -12,20 +13,13 @@ import { unary, type Authenticator } from './call.js';
 function fromSpec(s: NodeSpec | undefined): NodeInput {
   const spec = s ?? ({} as NodeSpec);
   const driver = (DRIVER_ALIASES[(spec.driver ?? '').toLowerCase()] ?? spec.driver) as DriverName;
-  const p = spec.properties;
-  const properties: NodeProperties = {};
-  if (p?.cpus !== undefined) properties.cpus = p.cpus;
-  if (p?.memoryMb !== undefined) properties.memoryMb = p.memoryMb;
-  if (p?.localGb !== undefined) properties.localGb = p.localGb;
-  if (p?.cpuArch !== undefined) properties.cpuArch = p.cpuArch;
-  if (p?.ipv4Address !== undefined) properties.ipv4Address = p.ipv4Address;
   return {
     name: spec.name ?? '',
     // Invalid MACs are kept as given so validation names them.
     ports: (spec.ports ?? []).map((m) => normaliseMac(m) ?? m),
     driver,
     driverInfo: Object.fromEntries(Object.entries(spec.driverInfo ?? {}).map(([k, v]) => [canonicalInfoKey(driver, k), v])),
-    properties,
+    properties: pickProperties(spec.properties),
     capabilities: spec.capabilities ?? {},
     rootDevice: spec.rootDevice ?? {},
   };

@@ -1,4 +1,5 @@
 import { bootifMac, normaliseMac } from '../../common/mac.js';
+import { propertiesBySnakeName } from '../../common/node-properties.js';
 import { GIB, chooseRootDisk, type InventoryDisk } from './root-device.js';
 
 /**
@@ -84,10 +85,7 @@ export function introspectionData(doc: Obj, rootDeviceHints: Record<string, stri
   const fill = (k: string, v: unknown) => {
     if (base[k] === undefined && v !== undefined) base[k] = v;
   };
-  fill('cpus', d.cpus);
-  fill('memory_mb', d.memoryMb);
-  fill('local_gb', d.localGb);
-  fill('cpu_arch', d.cpuArch);
+  for (const [k, v] of Object.entries(propertiesBySnakeName(d))) fill(k, v);
   fill('root_disk', d.rootDisk);
   fill('macs', d.pxeMacs);
   fill('boot_interface', d.pxeMacs.length === 1 ? d.pxeMacs[0] : undefined);

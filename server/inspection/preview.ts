@@ -1,3 +1,4 @@
+import { pickProperties } from '../../common/node-properties.js';
 import type { NodeRecord } from '../nodes/model.js';
 import type { Database } from '../store/db.js';
 import { nodeStore } from '../store/nodes.js';
@@ -36,10 +37,9 @@ function prospective(node: NodeRecord, facts: Record<string, unknown>): NodeReco
   } catch {
     return node; // bad hints: processInventory reports them; the preview shows the rules over the node as is
   }
-  const props = { cpus: d.cpus, memoryMb: d.memoryMb, localGb: d.localGb, cpuArch: d.cpuArch };
   return {
     ...node, ports: [...new Set([...node.ports, ...d.pxeMacs])],
-    properties: { ...node.properties, ...Object.fromEntries(Object.entries(props).filter(([, v]) => v !== undefined)) },
+    properties: { ...node.properties, ...pickProperties(d) },
   };
 }
 

@@ -1,4 +1,5 @@
 import type { Logger } from '../../common/logging.js';
+import { pickProperties, propertiesBySnakeName } from '../../common/node-properties.js';
 import type { NodeRecord } from '../nodes/model.js';
 import type { PatchOp } from '../nodes/patch.js';
 import type { Database } from '../store/db.js';
@@ -34,12 +35,7 @@ const ACTOR = 'inspection';
 const LOG_CALL: Record<RuleLog['level'], 'debug' | 'info' | 'warn' | 'error'> = { debug: 'debug', info: 'info', warning: 'warn', error: 'error', critical: 'error' };
 
 function propertyOps(d: DerivedProperties): PatchOp[] {
-  const ops: PatchOp[] = [];
-  if (d.cpus !== undefined) ops.push({ op: 'add', path: '/properties/cpus', value: String(d.cpus) });
-  if (d.memoryMb !== undefined) ops.push({ op: 'add', path: '/properties/memory_mb', value: String(d.memoryMb) });
-  if (d.localGb !== undefined) ops.push({ op: 'add', path: '/properties/local_gb', value: String(d.localGb) });
-  if (d.cpuArch !== undefined) ops.push({ op: 'add', path: '/properties/cpu_arch', value: d.cpuArch });
-  return ops;
+  return Object.entries(propertiesBySnakeName(d)).map(([name, v]) => ({ op: 'add', path: `/properties/${name}`, value: String(v) }));
 }
 
 /**
@@ -65,7 +61,7 @@ export async function processInventory(deps: ProcessDeps, nodeUuid: string, inve
     if (e instanceof HintError) return fail(e.message);
     throw e;
   }
-  const properties = { cpus: derived.cpus, memoryMb: derived.memoryMb, localGb: derived.localGb, cpuArch: derived.cpuArch };
+  const properties = pickProperties(derived);
   // A MAC another node already owns stays with that node; inspection does not steal ports.
   const owners = await nodeStore.portOwners(deps.db, derived.pxeMacs);
   const ports = derived.pxeMacs.filter((m) => !node.ports.includes(m) && (owners.get(m) ?? node.uuid) === node.uuid);

@@ -1,7 +1,8 @@
 import YAML from 'yaml';
 import type { Problem } from '../../common/errors.js';
 import { MAC_EXPECTED, normaliseMac } from '../../common/mac.js';
-import type { NodeInput, NodeProperties } from './model.js';
+import { PROPERTY_FIELDS, PROPERTY_NAMES, isNumericProperty, type NodeProperties, type PropertyName } from '../../common/node-properties.js';
+import type { NodeInput } from './model.js';
 import {
   DRIVER_ALIASES, asProblem, canonicalInfoKey, parseCapabilities, validateNode, type FieldProblem,
 } from './validate.js';
@@ -23,6 +24,9 @@ const INSTACK_KEYS = new Set([
   'name', 'pm_type', 'pm_addr', 'pm_user', 'pm_password', 'pm_port', 'pm_system_id', 'pm_verify_ca', 'pm_cipher_suite',
   'mac', 'ports', 'cpu', 'memory', 'disk', 'arch', 'capabilities', 'root_device', 'driver', 'driver_info', 'properties', 'ipv4_address',
 ]);
+
+// instackenv names the properties at the top level, shorter; Ironic's node files put them under `properties`.
+const INSTACKENV_PROPERTIES: Record<PropertyName, string> = { cpus: 'cpu', memory_mb: 'memory', local_gb: 'disk', cpu_arch: 'arch', ipv4_address: 'ipv4_address' };
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -92,14 +96,14 @@ function entryToInput(e: Obj, problems: FieldProblem[]): NodeInput {
   }
 
   const props = isObj(e.properties) ? e.properties : {};
-  const properties: NodeProperties = {
-    cpus: num(e.cpu ?? props.cpus, e.cpu !== undefined ? 'cpu' : 'properties.cpus', problems),
-    memoryMb: num(e.memory ?? props.memory_mb, e.memory !== undefined ? 'memory' : 'properties.memory_mb', problems),
-    localGb: num(e.disk ?? props.local_gb, e.disk !== undefined ? 'disk' : 'properties.local_gb', problems),
-    cpuArch: str(e.arch ?? props.cpu_arch),
-    ipv4Address: str(e.ipv4_address ?? props.ipv4_address),
-  };
-  for (const k of Object.keys(properties) as (keyof NodeProperties)[]) if (properties[k] === undefined) delete properties[k];
+  const properties: Record<string, number | string> = {};
+  for (const name of PROPERTY_NAMES) {
+    const top = INSTACKENV_PROPERTIES[name];
+    const [raw, field] = e[top] !== undefined ? [e[top], top] : [props[name], `properties.${name}`];
+    const f = PROPERTY_FIELDS[name];
+    const v = isNumericProperty(f) ? num(raw, field, problems) : str(raw);
+    if (v !== undefined) properties[f] = v;
+  }
 
   const caps = parseCapabilities(e.capabilities ?? props.capabilities);
   if (caps.problem) problems.push(caps.problem);
@@ -110,7 +114,7 @@ function entryToInput(e: Obj, problems: FieldProblem[]): NodeInput {
     else for (const [k, v] of Object.entries(rootRaw)) rootDevice[k] = String(v);
   }
   const name = str(e.name) ?? derivedName(info.address, macs) ?? '';
-  return { name, ports: macs, driver: d, driverInfo: info, properties, capabilities: caps.value, rootDevice };
+  return { name, ports: macs, driver: d, driverInfo: info, properties: properties as NodeProperties, capabilities: caps.value, rootDevice };
 }
 
 export function parseNodeFile(content: string, source = 'node file'): ParsedImport {

@@ -1,3 +1,5 @@
+import type { NodeProperties } from '../../common/node-properties.js';
+
 /** Ironic's provision states (ARCHITECTURE.md); `enroll` at creation. */
 export const PROVISION_STATES = [
   'enroll', 'verifying', 'manageable', 'inspecting', 'inspect wait', 'inspect failed',
@@ -13,15 +15,6 @@ export const DELETABLE_STATES: readonly ProvisionState[] = [
 
 export const DRIVERS = ['ipmi', 'redfish', 'fake'] as const;
 export type DriverName = (typeof DRIVERS)[number];
-
-export interface NodeProperties {
-  cpus?: number;
-  memoryMb?: number;
-  localGb?: number;
-  cpuArch?: string;
-  /** A static address for full-mode DHCP. */
-  ipv4Address?: string;
-}
 
 /** What an operator supplies; plain-text secrets, validated before use. */
 export interface NodeInput {

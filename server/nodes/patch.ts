@@ -1,5 +1,6 @@
 import { OspError } from '../../common/errors.js';
-import type { NodeInput, NodeProperties, NodeRecord, DriverName } from './model.js';
+import { PROPERTY_NAMES, isNumericProperty, propertyField } from '../../common/node-properties.js';
+import type { NodeInput, NodeRecord, DriverName } from './model.js';
 import { MAC_EXPECTED, normaliseMac } from '../../common/mac.js';
 import { DRIVER_ALIASES, canonicalInfoKey } from './validate.js';
 
@@ -9,8 +10,6 @@ export interface PatchOp {
   path: string;
   value: string;
 }
-
-const PROPERTY_KEYS: Record<string, keyof NodeProperties> = { cpus: 'cpus', memory_mb: 'memoryMb', local_gb: 'localGb', cpu_arch: 'cpuArch', ipv4_address: 'ipv4Address' };
 
 function bad(path: string, value: string, expected: string): never {
   throw new OspError('NODE_INVALID', `${path}: ${JSON.stringify(value)}: expected ${expected}`, { field: path });
@@ -72,10 +71,10 @@ export function applyPatch(cur: NodeRecord, ops: PatchOp[]): {
         break;
       }
       case 'properties': {
-        const p = PROPERTY_KEYS[key];
-        if (!p) bad('path', path, `/properties/<${Object.keys(PROPERTY_KEYS).join('|')}>`);
+        const p = propertyField(key);
+        if (!p) bad('path', path, `/properties/<${PROPERTY_NAMES.join('|')}>`);
         if (remove) delete input.properties[p];
-        else if (p === 'cpuArch' || p === 'ipv4Address') input.properties[p] = value;
+        else if (!isNumericProperty(p)) input.properties[p] = value;
         else if (!/^\d+$/.test(value)) bad(path, value, 'a whole number');
         else input.properties[p] = Number(value);
         break;

@@ -1,7 +1,8 @@
 import { isIP } from 'node:net';
 import type { Problem } from '../../common/errors.js';
 import { MAC_EXPECTED, normaliseMac } from '../../common/mac.js';
-import { DRIVERS, type DriverName, type NodeInput, type NodeProperties } from './model.js';
+import type { NodeProperties } from '../../common/node-properties.js';
+import { DRIVERS, type DriverName, type NodeInput } from './model.js';
 
 /** One problem with one field: what the operator must fix. */
 export interface FieldProblem {

@@ -1,4 +1,5 @@
 import type { Problem } from '../../../common/errors.js';
+import { PROPERTY_NAMES, propertyField } from '../../../common/node-properties.js';
 import { DRIVER_ALIASES, DRIVER_INFO_KEYS, canonicalInfoKey } from '../../nodes/validate.js';
 
 /**
@@ -9,7 +10,6 @@ import { DRIVER_ALIASES, DRIVER_INFO_KEYS, canonicalInfoKey } from '../../nodes/
 
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ATTRIBUTE_ROOTS = ['name', 'driver', 'driver_info', 'properties', 'capabilities', 'root_device', 'maintenance', 'maintenance_reason'];
-const PROPERTY_KEYS = ['cpus', 'memory_mb', 'local_gb', 'cpu_arch'];
 const KNOWN_INFO_KEYS = new Set(Object.values(DRIVER_INFO_KEYS).flat());
 export const CAP_TOKEN = /^[A-Za-z0-9_.-]+$/;
 export const TRAIT = /^[A-Z0-9_]+$/;
@@ -47,8 +47,8 @@ export function checkAttributePath(path: unknown, value: unknown, where: string,
     problem(out, `${where}.path`, path, `a driver_info key osp drivers use (${[...KNOWN_INFO_KEYS].join(', ')}, with or without an ipmi_/redfish_ prefix)`);
     return null;
   }
-  if (top === 'properties' && !PROPERTY_KEYS.includes(key)) {
-    problem(out, `${where}.path`, path, `/properties/<${PROPERTY_KEYS.join('|')}>${key === 'capabilities' ? ' (use set-capability for capabilities)' : ''}`);
+  if (top === 'properties' && !propertyField(key)) {
+    problem(out, `${where}.path`, path, `/properties/<${PROPERTY_NAMES.join('|')}>${key === 'capabilities' ? ' (use set-capability for capabilities)' : ''}`);
     return null;
   }
   const literal = typeof value === 'string' && !value.includes('{');

@@ -1,3 +1,4 @@
+import { propertiesBySnakeName } from '../../../common/node-properties.js';
 import type { NodeRecord } from '../../nodes/model.js';
 import { applyPatch, type PatchOp } from '../../nodes/patch.js';
 import { describeProblem, validateNode } from '../../nodes/validate.js';
@@ -31,7 +32,7 @@ export function nodeView(n: NodeRecord): Record<string, unknown> {
   return {
     uuid: n.uuid, name: n.name, driver: n.driver, driver_info: info, ports: n.ports,
     properties: {
-      cpus: n.properties.cpus, memory_mb: n.properties.memoryMb, local_gb: n.properties.localGb, cpu_arch: n.properties.cpuArch,
+      ...propertiesBySnakeName(n.properties),
       capabilities: Object.entries(n.capabilities).map(([k, v]) => `${k}:${v}`).join(','), root_device: n.rootDevice,
     },
     capabilities: n.capabilities, root_device: n.rootDevice, provision_state: n.provisionState, power_state: n.powerState,
