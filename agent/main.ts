@@ -12,21 +12,19 @@ import { Engine, MERGED_CACHE, type RunResult } from './engine.js';
 import { agentPaths, type AgentPaths } from './paths.js';
 
 /**
- * HOOK(transport): the lead's `agent/transport/` registers `run --config agent.yaml`
- * here. It receives the engine and the server cache: on each revision it calls
- * `server.update(cfg)` then `runner.notify()` (see AgentRunner) and acks each RunResult.
+ * `run --config agent.yaml` (agent/transport/run.ts): receives the engine and
+ * the server cache; on each revision it calls `server.update(cfg)` then
+ * `runner.notify()` (see AgentRunner) and acks each RunResult. Resolves to the exit status.
  */
-export type RunCommandHook = (ctx: { configPath: string; paths: AgentPaths; engine: Engine; server: CachedServerSource; logger: Logger }) => Promise<number>;
-let runHook: RunCommandHook | undefined;
-export function registerRunCommand(hook: RunCommandHook): void {
-  runHook = hook;
-}
+export type RunCommand = (ctx: { configPath: string; paths: AgentPaths; engine: Engine; server: CachedServerSource; logger: Logger }) => Promise<number>;
 
-/** HOOK(ramdisk): the ramdisk owner registers `osp-agent ramdisk` here. */
-export type RamdiskCommandHook = (ctx: { paths: AgentPaths; logger: Logger; args: string[] }) => Promise<number>;
-let ramdiskHook: RamdiskCommandHook | undefined;
-export function registerRamdiskCommand(hook: RamdiskCommandHook): void {
-  ramdiskHook = hook;
+/** `osp-agent ramdisk [args...]` (agent/ramdisk/command.ts); resolves to the exit status. */
+export type RamdiskCommand = (ctx: { paths: AgentPaths; logger: Logger; args: string[] }) => Promise<number>;
+
+/** The commands that live outside this module, handed in by the entry point (agent/cli-entry.ts). */
+export interface AgentCommands {
+  run: RunCommand;
+  ramdisk: RamdiskCommand;
 }
 
 interface GlobalOpts {
@@ -58,7 +56,7 @@ function positiveInt(name: string) {
   };
 }
 
-export function buildCli(out: (s: string) => void): Command {
+export function buildCli(out: (s: string) => void, commands: AgentCommands): Command {
   const program = new Command('osp-agent')
     .description('osp node agent: collects config, renders files, runs hooks and software deployments')
     .option('--root <dir>', 'treat DIR as / for every path the agent reads or writes', '/')
@@ -108,9 +106,8 @@ export function buildCli(out: (s: string) => void): Command {
     .requiredOption('--config <file>', 'agent.yaml (server URL, CA, node, token)')
     .action(async (o: { config: string }) => {
       const g = program.opts<GlobalOpts>();
-      if (!runHook) throw new Error('run: this build has no transport (agent/transport/ not wired in)');
       const { engine, server, paths } = await openEngine(g);
-      process.exitCode = await runHook({ configPath: o.config, paths, engine, server, logger: logger(g) });
+      process.exitCode = await commands.run({ configPath: o.config, paths, engine, server, logger: logger(g) });
     });
 
   program
@@ -120,8 +117,7 @@ export function buildCli(out: (s: string) => void): Command {
     .argument('[args...]')
     .action(async (args: string[]) => {
       const g = program.opts<GlobalOpts>();
-      if (!ramdiskHook) throw new Error('ramdisk: this build has no ramdisk support (agent/ramdisk/ not wired in)');
-      process.exitCode = await ramdiskHook({ paths: agentPaths(g.root), logger: logger(g), args });
+      process.exitCode = await commands.ramdisk({ paths: agentPaths(g.root), logger: logger(g), args });
     });
   return program;
 }
@@ -139,9 +135,9 @@ async function currentConfig(g: GlobalOpts): Promise<Record<string, unknown>> {
   return (await new Collector({ server, localDataDir: paths.localDataDir, cmdlinePath: paths.cmdlinePath }).collect()).merged;
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], commands: AgentCommands): Promise<number> {
   try {
-    await buildCli((s) => process.stdout.write(s + '\n')).parseAsync(argv, { from: 'user' });
+    await buildCli((s) => process.stdout.write(s + '\n'), commands).parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     const code = isOspError(e) ? ` [${e.code}]` : '';

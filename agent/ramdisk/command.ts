@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { Command } from 'commander';
-import { registerRamdiskCommand } from '../main.js';
+import type { RamdiskCommand } from '../main.js';
 import { collectInventory } from '../inventory/index.js';
 import { BootParamsError, readBootParams } from './cmdline.js';
 import { machineIdentity } from './identity.js';
@@ -33,7 +33,7 @@ function runCommandLine(line: string): Promise<void> {
 }
 
 /** `osp-agent ramdisk`: the agent baked into osp's ramdisk (inspection, cleaning; deploy later). */
-registerRamdiskCommand(async ({ paths, logger, args }) => {
+export const ramdiskCommand: RamdiskCommand = async ({ paths, logger, args }) => {
   const cmd = new Command('ramdisk')
     .option('--poweroff-command <cmdline>', 'what power_off runs', 'poweroff -f')
     .option('--reboot-command <cmdline>', 'what reboot runs', 'reboot -f')
@@ -67,4 +67,4 @@ registerRamdiskCommand(async ({ paths, logger, args }) => {
   process.once('SIGINT', stop);
   logger.info({ server: params.server }, 'osp ramdisk agent starting');
   return agent.run();
-});
+};

@@ -1,4 +1,4 @@
-import { registerRunCommand } from '../main.js';
+import type { RunCommand } from '../main.js';
 import { AgentRunner } from '../runner.js';
 import type { RunResult } from '../engine.js';
 import type { AckRevisionRequest } from '../../proto/gen/osp/v1/agent.js';
@@ -24,7 +24,7 @@ export function toAck(r: RunResult): AckRevisionRequest {
 }
 
 /** `osp-agent run --config agent.yaml`: stream → cache → engine → acknowledgement, until SIGTERM. */
-registerRunCommand(async ({ configPath, paths, engine, server, logger }) => {
+export const runCommand: RunCommand = async ({ configPath, paths, engine, server, logger }) => {
   let cfg;
   try {
     cfg = await loadAgentConfig(configPath);
@@ -73,4 +73,4 @@ registerRunCommand(async ({ configPath, paths, engine, server, logger }) => {
   await runner.stop();
   log.info({ code }, 'osp-agent stopped');
   return code;
-});
+};
