@@ -64,12 +64,12 @@ export interface ImageServer {
   url: string;
   token: string;
   /** Every request's Range header ('' when none) and status. */
-  requests: { range: string; ifRange: string; status: number }[];
+  requests: { range: string; ifRange: string; status: number; dropped: boolean }[];
   close(): Promise<void>;
 }
 
 export interface ServerBehaviour {
-  /** Destroy the connection after this many body bytes, on the first `times` ranged responses (Infinity: always). */
+  /** Destroy the connection after this many body bytes, on the first `dropTimes` responses longer than that (Infinity: always). */
   dropAfterBytes?: number;
   dropTimes?: number;
 }
@@ -80,7 +80,7 @@ export async function startImageServer(file: string, behaviour: ServerBehaviour 
   const requests: ImageServer['requests'] = [];
   let drops = 0;
   const srv = http.createServer((req, res) => {
-    const entry = { range: req.headers.range ?? '', ifRange: String(req.headers['if-range'] ?? ''), status: 0 };
+    const entry = { range: req.headers.range ?? '', ifRange: String(req.headers['if-range'] ?? ''), status: 0, dropped: false };
     requests.push(entry);
     res.on('finish', () => { entry.status = res.statusCode; });
     res.on('close', () => { entry.status ||= res.statusCode; });
@@ -89,12 +89,13 @@ export async function startImageServer(file: string, behaviour: ServerBehaviour 
       return;
     }
     const limit = behaviour.dropAfterBytes;
-    if (limit !== undefined && req.headers.range && drops < (behaviour.dropTimes ?? 1)) {
-      drops++;
+    if (limit !== undefined) {
       let sent = 0;
       const write = res.write.bind(res) as (c: Buffer, ...rest: unknown[]) => boolean;
       res.write = ((chunk: Buffer, ...rest: unknown[]) => {
-        if (sent + chunk.length > limit) {
+        if (sent + chunk.length > limit && drops < (behaviour.dropTimes ?? 1)) {
+          drops++;
+          entry.dropped = true;
           write(chunk.subarray(0, limit - sent));
           res.socket?.destroy();
           sent = limit;
