@@ -77,6 +77,11 @@ export const catalogue = {
   RULE_NOT_FOUND: { status: GrpcStatus.NOT_FOUND, message: 'inspection rule not found' },
   RULE_EXISTS: { status: GrpcStatus.ALREADY_EXISTS, message: 'an inspection rule with this uuid already exists' },
 
+  // Config drive (issue 11): built by ospd, written by the ramdisk agent as the disk's last partition
+  CONFIG_DRIVE_INVALID: { status: GrpcStatus.INVALID_ARGUMENT, message: 'config drive input rejected' },
+  CONFIG_DRIVE_TOOL_MISSING: { status: GrpcStatus.FAILED_PRECONDITION, message: 'a tool the config drive needs is missing' },
+  CONFIG_DRIVE_PARTITION_REFUSED: { status: GrpcStatus.FAILED_PRECONDITION, message: 'no place for the config drive partition on the disk' },
+
   // Images in ospd (issue 11)
   IMAGE_NOT_FOUND: { status: GrpcStatus.NOT_FOUND, message: 'image not found' },
   IMAGE_INVALID: { status: GrpcStatus.INVALID_ARGUMENT, message: 'image refused' },
