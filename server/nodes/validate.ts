@@ -77,7 +77,8 @@ function checkDriverInfo(driver: DriverName, info: Record<string, string>, out: 
 }
 
 const ROOT_HINTS = ['size', 'wwn', 'serial', 'name', 'model', 'vendor', 'hctl', 'by_path', 'rotational', 'wwn_with_extension', 'wwn_vendor_extension'];
-const CAP_TOKEN = /^[A-Za-z0-9_.-]+$/;
+/** A capability name or value: no separators, since capabilities travel as `k:v,k:v`. */
+export const CAP_TOKEN = /^[A-Za-z0-9_.-]+$/;
 const ARCHES = ['x86_64', 'aarch64', 'ppc64le', 's390x', 'i686', 'riscv64'];
 
 function checkProperties(p: NodeProperties, out: FieldProblem[]): void {

@@ -11,7 +11,6 @@ import { DRIVER_ALIASES, DRIVER_INFO_KEYS, canonicalInfoKey } from '../../nodes/
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ATTRIBUTE_ROOTS = ['name', 'driver', 'driver_info', 'properties', 'capabilities', 'root_device', 'maintenance', 'maintenance_reason'];
 const KNOWN_INFO_KEYS = new Set(Object.values(DRIVER_INFO_KEYS).flat());
-export const CAP_TOKEN = /^[A-Za-z0-9_.-]+$/;
 export const TRAIT = /^[A-Z0-9_]+$/;
 
 /** One per field at fault; `description` is the operator's line, `field` the path a client can point at. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { MASK, isSecretKey } from '../../security/secrets.js';
-import { CAP_TOKEN, TRAIT, UUID_RE, checkAttributePath, isObject, problem, type Problems } from './attributes.js';
+import { CAP_TOKEN } from '../../nodes/validate.js';
+import { TRAIT, UUID_RE, checkAttributePath, isObject, problem, type Problems } from './attributes.js';
 import {
   DROPPED_CONDITIONS, FORMATTED_ARGS, IRONIC_ACTIONS, IRONIC_CONDITIONS, LOG_LEVELS, LOOP_MODES, REFUSED_ACTIONS, VALUE_ARGS,
   namedArgs, splitOp, type Signature,

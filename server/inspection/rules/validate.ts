@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { OspError } from '../../../common/errors.js';
-import { CAP_TOKEN, TRAIT, UUID_RE, checkAttributePath, isObject, problem, type Problems } from './attributes.js';
+import { CAP_TOKEN } from '../../nodes/validate.js';
+import { TRAIT, UUID_RE, checkAttributePath, isObject, problem, type Problems } from './attributes.js';
 import { checkTemplate, parseField } from './fields.js';
 import { looksIronic, parseIronicRule } from './ironic-format.js';
 import { compileRegex, parseNetwork } from './operators.js';
