@@ -109,6 +109,13 @@ export class OspdProcess {
     return runProgram(cmd, [...pre, OSPCTL, ...args], { env: { OSPCTL_CONFIG: this.adminConfig, ...opts.env }, timeoutMs: opts.timeoutMs });
   }
 
+  /** ospctl ARGS -f json, which must succeed with nothing on stderr; its parsed output. */
+  async json<T = unknown>(args: string[]): Promise<T> {
+    const r = await this.ctl([...args, '-f', 'json']);
+    if (r.code !== 0 || r.stderr) throw new Error(`ospctl ${args.join(' ')}: exit ${r.code}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as T;
+  }
+
   /** Sends a signal and waits for exit (bounded); returns the exit code. */
   async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 20_000): Promise<number | null> {
     if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return this.proc?.exitCode ?? null;

@@ -14,12 +14,7 @@ describe('ospctl rule and profile against a real ospd', () => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'osp-rules-e2e-'));
   const ospd = new OspdProcess();
 
-  const json = async (args: string[]) => {
-    const r = await ospd.ctl([...args, '-f', 'json']);
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    return JSON.parse(r.stdout) as Record<string, unknown>[];
-  };
+  const json = (args: string[]) => ospd.json<Record<string, unknown>[]>(args);
 
   beforeAll(async () => {
     await ospd.start();

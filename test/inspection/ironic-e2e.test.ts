@@ -15,12 +15,7 @@ import { fixedSample } from './ironic-helpers.js';
 describe("ospctl rule with Ironic's format against a real ospd", () => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'osp-ironic-e2e-'));
   const ospd = new OspdProcess();
-  const json = async (args: string[]) => {
-    const r = await ospd.ctl([...args, '-f', 'json']);
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    return JSON.parse(r.stdout) as Record<string, unknown>[];
-  };
+  const json = (args: string[]) => ospd.json<Record<string, unknown>[]>(args);
   let createUuid = '';
 
   beforeAll(async () => {
