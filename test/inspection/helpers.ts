@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { FIXTURES } from '../harness/fixtures.js';
 import type { NodeRecord } from '../../server/nodes/model.js';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../../common/logging.js';
 import { Database } from '../../server/store/db.js';
+import { migrate } from '../../server/store/migrations.js';
+import { SecretBox } from '../../server/security/secrets.js';
+import { NodeRegistry } from '../../server/nodes/registry.js';
+import { RuleStore } from '../../server/inspection/rule-store.js';
 
 export const INVENTORY_DIR = path.join(FIXTURES, 'ironic', 'inventory');
 export const RULES_DIR = path.join(FIXTURES, 'ironic', 'rules');
@@ -38,4 +44,12 @@ export async function seedInventories(dataDir: string, byName: Record<string, un
   } finally {
     await db.close();
   }
+}
+
+/** A migrated store in dir with a node registry and the rule store over it, as ospd wires them. */
+export async function openRuleStore(dir: string, log: Logger): Promise<{ db: Database; registry: NodeRegistry; rules: RuleStore }> {
+  const db = await Database.open(path.join(dir, 'ospd.sqlite'));
+  await migrate(db);
+  const secrets = SecretBox.fromKey(randomBytes(32));
+  return { db, registry: new NodeRegistry(db, secrets, log), rules: new RuleStore(db, secrets) };
 }

@@ -1,19 +1,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../common/logging.js';
 import { Database } from '../../server/store/db.js';
-import { migrate } from '../../server/store/migrations.js';
 import { nodeStore } from '../../server/store/nodes.js';
-import { SecretBox } from '../../server/security/secrets.js';
 import { NodeRegistry } from '../../server/nodes/registry.js';
 import { RuleStore } from '../../server/inspection/rule-store.js';
 import { InspectionPreview } from '../../server/inspection/preview.js';
 import { processInventory } from '../../server/inspection/process.js';
 import { parseRuleDocument } from '../../server/inspection/rules/validate.js';
-import { DELL, KVM, inventory } from './helpers.js';
+import { DELL, KVM, inventory, openRuleStore } from './helpers.js';
 import { fixedSample, ruleText } from './ironic-helpers.js';
 
 /** Ironic-format rules through the store, the preview and processInventory, over a real SQLite store. */
@@ -36,11 +33,7 @@ describe('Ironic-format rules stored, previewed and applied', () => {
   const v1 = { uuid: '00000000-0000-4000-8000-0000000000f1', description: 'inspector v1', conditions: [], actions: [{ action: 'set-capability', name: 'v1', value: 'yes' }] };
 
   beforeAll(async () => {
-    db = await Database.open(path.join(dir, 'ospd.sqlite'));
-    await migrate(db);
-    const secrets = SecretBox.fromKey(randomBytes(32));
-    registry = new NodeRegistry(db, secrets, log);
-    rules = new RuleStore(db, secrets);
+    ({ db, registry, rules } = await openRuleStore(dir, log));
     const base = { driver: 'fake' as const, driverInfo: {}, properties: {}, capabilities: {}, rootDevice: {}, ports: [] };
     // created nodes stay in enroll: an inventory for them is a discovered machine's
     await registry.create({ ...base, name: 'dell' }, 'test');

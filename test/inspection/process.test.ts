@@ -1,19 +1,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../common/logging.js';
 import { Database } from '../../server/store/db.js';
-import { migrate } from '../../server/store/migrations.js';
 import { nodeStore } from '../../server/store/nodes.js';
-import { SecretBox } from '../../server/security/secrets.js';
 import { NodeRegistry } from '../../server/nodes/registry.js';
 import { RuleStore } from '../../server/inspection/rule-store.js';
 import { InspectionPreview } from '../../server/inspection/preview.js';
 import { processInventory } from '../../server/inspection/process.js';
 import { parseRuleDocument } from '../../server/inspection/rules/validate.js';
-import { BOCHS, DELL, KVM, inventory } from './helpers.js';
+import { BOCHS, DELL, KVM, inventory, openRuleStore } from './helpers.js';
 
 describe('processInventory, the rule store and the preview over a real SQLite store', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'osp-inspection-'));
@@ -23,11 +20,7 @@ describe('processInventory, the rule store and the preview over a real SQLite st
   const log = silentLogger();
 
   beforeAll(async () => {
-    db = await Database.open(path.join(dir, 'ospd.sqlite'));
-    await migrate(db);
-    const secrets = SecretBox.fromKey(randomBytes(32));
-    registry = new NodeRegistry(db, secrets, log);
-    rules = new RuleStore(db, secrets);
+    ({ db, registry, rules } = await openRuleStore(dir, log));
     const base = { driver: 'fake' as const, driverInfo: {}, properties: {}, capabilities: {}, rootDevice: {} };
     await registry.create({ ...base, name: 'dell', ports: [] }, 'test');
     await registry.create({ ...base, name: 'kvm', ports: [], capabilities: { profile: 'control' } }, 'test');
