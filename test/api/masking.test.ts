@@ -12,6 +12,7 @@ import { PxeServiceService } from '../../proto/gen/osp/v1/pxe.js';
 import { RuleServiceService } from '../../proto/gen/osp/v1/rules.js';
 import { IpmiSimInstance } from '../bmc/ipmi-sim.js';
 import { REPO } from '../harness/ospd.js';
+import { waitFor } from '../harness/wait.js';
 import { InspectionServer } from '../inspection-flow/server.js';
 import { contractRpcs } from './node-rpcs.js';
 
@@ -177,12 +178,10 @@ describe('no answer carries a BMC password or its ciphertext', () => {
 
   it('inspection: inspect, the ramdisk lookup, abort, provide, introspect the manageable ones', async () => {
     expect((await call(InspectionServiceService.inspectNode, { node: 'fake-a' })).provisionState).toMatch(/^inspect/);
-    const deadline = Date.now() + 20_000;
-    let found = await call(RamdiskServiceService.lookup, { macs: ['52:54:00:0a:00:01'] });
-    while (!found.token && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 200));
-      found = await call(RamdiskServiceService.lookup, { macs: ['52:54:00:0a:00:01'] });
-    }
+    const found = await waitFor('a ramdisk lookup token for fake-a', async () => {
+      const f = await call(RamdiskServiceService.lookup, { macs: ['52:54:00:0a:00:01'] });
+      return f.token ? f : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 200 });
     expect(found.nodeName).toBe('fake-a');
     await call(InspectionServiceService.abortNode, { node: 'fake-a' });
     await call(InspectionServiceService.provideNode, { node: 'fake-b' });
