@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ConfigDriveInput } from '../../server/provision/config-drive.js';
+import { waitFor } from '../harness/wait.js';
 
 export const NODE_UUID = '1b4e28ba-2fa1-41d2-883f-0016d3cca427';
 export const PORTS = ['52:54:00:aa:00:01', '52:54:00:aa:00:02'];
@@ -58,13 +59,11 @@ export async function loopDetach(dev: string): Promise<void> {
 /** Partition nodes of a loop device appear asynchronously; bounded wait, then partx adds them itself. */
 export async function partitionNode(dev: string, n: number, timeoutMs = 5_000): Promise<string> {
   const node = `${dev}p${n}`;
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
+  return waitFor(`${node} to appear`, async () => {
     if (existsSync(node)) return node;
     await shCode('partx', ['-a', dev]);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${node} did not appear within ${timeoutMs} ms`);
+    return existsSync(node) ? node : undefined;
+  }, { timeoutMs });
 }
 
 /**
