@@ -7,6 +7,7 @@ import { telemetryCommands } from './commands/telemetry.js';
 import { profileCommand, ruleCommand } from './commands/rule.js';
 import { pxeCommand } from './commands/pxe.js';
 import { adminCommand } from './commands/admin.js';
+import { imageCommand } from './commands/image.js';
 import { OSP_VERSION } from '../common/version.js';
 
 /** Builds the command tree; each feature contributes one top-level command. */
@@ -30,6 +31,7 @@ export function program(): Command {
   root.addCommand(profileCommand(ctx));
   root.addCommand(pxeCommand(ctx));
   root.addCommand(adminCommand(ctx));
+  root.addCommand(imageCommand(ctx));
   return root;
 }
 

@@ -52,6 +52,8 @@ function splitUpload(call: ServerReadableStream<UploadImageRequest, UploadImageR
         if (!m.header) return fail(new OspError('IMAGE_INVALID', 'header: the first message must be the header', { field: 'header', expected: 'a header as the first message' }));
         body = new PassThrough({ highWaterMark: 4 << 20 });
         body.on('drain', () => call.resume());
+        // The reader sees a failure through its iterator; one that comes after the reader gave up has nobody to tell.
+        body.on('error', () => undefined);
         resolve({ header: m.header, body });
         return;
       }

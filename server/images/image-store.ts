@@ -280,7 +280,7 @@ export class ImageStore {
     }
     const check = await qcow2CheckErrors(file);
     if (check.errors > 0) {
-      throw new OspError('IMAGE_INVALID', `chunk: the qcow2 is truncated or corrupt: qemu-img check found ${check.errors} error(s)${check.detail ? ` (${check.detail})` : ''}`, {
+      throw new OspError('IMAGE_INVALID', `chunk: the qcow2 is truncated or corrupt: qemu-img check found ${check.errors} corruption(s)${check.detail ? ` (${check.detail})` : ''}`, {
         field: 'chunk', value: `${check.errors} errors`, expected: 'a complete qcow2 (qemu-img check clean)',
       });
     }

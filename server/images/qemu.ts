@@ -60,13 +60,15 @@ export async function qemuInfo(file: string, format?: DiskFormat): Promise<QemuI
   };
 }
 
-/** Errors qemu-img check finds in a qcow2's metadata (0 = consistent; leaked clusters are harmless and not counted). */
+/** Corruptions qemu-img check finds in a qcow2's metadata (0 = consistent; leaked clusters are harmless and not counted). */
 export async function qcow2CheckErrors(file: string): Promise<{ errors: number; detail: string }> {
   const r = await qemuImg(['check', '--output=json', '-f', 'qcow2', file]);
   // Exit 0: clean; 3: only leaks; 2: corruptions; 1: the check could not complete.
   let errors: number;
   try {
-    errors = Number((JSON.parse(r.stdout) as Record<string, unknown>)['check-errors'] ?? 0);
+    const j = JSON.parse(r.stdout) as Record<string, unknown>;
+    // corruptions: metadata pointing past the end of the file (a truncated upload); check-errors: the check itself failed.
+    errors = Number(j.corruptions ?? 0) + Number(j['check-errors'] ?? 0);
   } catch {
     errors = r.code === 0 || r.code === 3 ? 0 : 1;
   }
