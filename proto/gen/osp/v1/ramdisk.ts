@@ -20,6 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { ImageExtent } from "./image.js";
 import { Node } from "./node.js";
 
 export const protobufPackage = "osp.v1";
@@ -51,10 +52,32 @@ export interface CommandsRequest {
 export interface RamdiskCommand {
   /** Unique per command; echoed in ReportCommandResult. */
   id: string;
-  /** inspect, clean, power_off or reboot. */
+  /** inspect, clean, deploy, power_off or reboot. */
   kind: string;
   /** For clean: metadata (first and last MiB of every disk) or full. */
   cleanMode: string;
+  /** For deploy: what to write where. */
+  deploy: DeployCommand | undefined;
+}
+
+/**
+ * Write an image to a disk, then the config drive as a partition after it.
+ * Sent only over the authenticated command stream: the token and the config
+ * drive (which holds the deployed system's node token) are secrets.
+ */
+export interface DeployCommand {
+  /** The raw image on ospd's HTTP listener (/images/<name>/raw). */
+  imageUrl: string;
+  /** Per-deploy bearer token for image_url. */
+  token: string;
+  extents: ImageExtent[];
+  virtualSizeBytes: number;
+  /** sha256 of the raw content over virtual_size_bytes; the agent checks what it wrote against it. */
+  rawSha256: string;
+  /** The whole disk to write (from the node's inventory and root device hints). */
+  device: string;
+  /** The config-2 filesystem image, written as a new last partition. */
+  configDrive: Buffer;
 }
 
 export interface ReportInventoryRequest {
@@ -386,7 +409,7 @@ export const CommandsRequest: MessageFns<CommandsRequest> = {
 };
 
 function createBaseRamdiskCommand(): RamdiskCommand {
-  return { id: "", kind: "", cleanMode: "" };
+  return { id: "", kind: "", cleanMode: "", deploy: undefined };
 }
 
 export const RamdiskCommand: MessageFns<RamdiskCommand> = {
@@ -399,6 +422,9 @@ export const RamdiskCommand: MessageFns<RamdiskCommand> = {
     }
     if (message.cleanMode !== "") {
       writer.uint32(26).string(message.cleanMode);
+    }
+    if (message.deploy !== undefined) {
+      DeployCommand.encode(message.deploy, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -440,6 +466,14 @@ export const RamdiskCommand: MessageFns<RamdiskCommand> = {
             message.cleanMode = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.deploy = DeployCommand.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -461,6 +495,7 @@ export const RamdiskCommand: MessageFns<RamdiskCommand> = {
         : isSet(object.clean_mode)
         ? globalThis.String(object.clean_mode)
         : "",
+      deploy: isSet(object.deploy) ? DeployCommand.fromJSON(object.deploy) : undefined,
     };
   },
 
@@ -475,6 +510,9 @@ export const RamdiskCommand: MessageFns<RamdiskCommand> = {
     if (message.cleanMode !== "") {
       obj.cleanMode = message.cleanMode;
     }
+    if (message.deploy !== undefined) {
+      obj.deploy = DeployCommand.toJSON(message.deploy);
+    }
     return obj;
   },
 
@@ -486,6 +524,198 @@ export const RamdiskCommand: MessageFns<RamdiskCommand> = {
     message.id = object.id ?? "";
     message.kind = object.kind ?? "";
     message.cleanMode = object.cleanMode ?? "";
+    message.deploy = (object.deploy !== undefined && object.deploy !== null)
+      ? DeployCommand.fromPartial(object.deploy)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDeployCommand(): DeployCommand {
+  return {
+    imageUrl: "",
+    token: "",
+    extents: [],
+    virtualSizeBytes: 0,
+    rawSha256: "",
+    device: "",
+    configDrive: Buffer.alloc(0),
+  };
+}
+
+export const DeployCommand: MessageFns<DeployCommand> = {
+  encode(message: DeployCommand, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.imageUrl !== "") {
+      writer.uint32(10).string(message.imageUrl);
+    }
+    if (message.token !== "") {
+      writer.uint32(18).string(message.token);
+    }
+    for (const v of message.extents) {
+      ImageExtent.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.virtualSizeBytes !== 0) {
+      writer.uint32(32).uint64(message.virtualSizeBytes);
+    }
+    if (message.rawSha256 !== "") {
+      writer.uint32(42).string(message.rawSha256);
+    }
+    if (message.device !== "") {
+      writer.uint32(50).string(message.device);
+    }
+    if (message.configDrive.length !== 0) {
+      writer.uint32(58).bytes(message.configDrive);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeployCommand {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeployCommand();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.imageUrl = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.extents.push(ImageExtent.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.virtualSizeBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.rawSha256 = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.device = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.configDrive = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeployCommand {
+    return {
+      imageUrl: isSet(object.imageUrl)
+        ? globalThis.String(object.imageUrl)
+        : isSet(object.image_url)
+        ? globalThis.String(object.image_url)
+        : "",
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+      extents: globalThis.Array.isArray(object?.extents) ? object.extents.map((e: any) => ImageExtent.fromJSON(e)) : [],
+      virtualSizeBytes: isSet(object.virtualSizeBytes)
+        ? globalThis.Number(object.virtualSizeBytes)
+        : isSet(object.virtual_size_bytes)
+        ? globalThis.Number(object.virtual_size_bytes)
+        : 0,
+      rawSha256: isSet(object.rawSha256)
+        ? globalThis.String(object.rawSha256)
+        : isSet(object.raw_sha256)
+        ? globalThis.String(object.raw_sha256)
+        : "",
+      device: isSet(object.device) ? globalThis.String(object.device) : "",
+      configDrive: isSet(object.configDrive)
+        ? Buffer.from(bytesFromBase64(object.configDrive))
+        : isSet(object.config_drive)
+        ? Buffer.from(bytesFromBase64(object.config_drive))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: DeployCommand): unknown {
+    const obj: any = {};
+    if (message.imageUrl !== "") {
+      obj.imageUrl = message.imageUrl;
+    }
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    if (message.extents?.length) {
+      obj.extents = message.extents.map((e) => ImageExtent.toJSON(e));
+    }
+    if (message.virtualSizeBytes !== 0) {
+      obj.virtualSizeBytes = Math.round(message.virtualSizeBytes);
+    }
+    if (message.rawSha256 !== "") {
+      obj.rawSha256 = message.rawSha256;
+    }
+    if (message.device !== "") {
+      obj.device = message.device;
+    }
+    if (message.configDrive.length !== 0) {
+      obj.configDrive = base64FromBytes(message.configDrive);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeployCommand>, I>>(base?: I): DeployCommand {
+    return DeployCommand.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeployCommand>, I>>(object: I): DeployCommand {
+    const message = createBaseDeployCommand();
+    message.imageUrl = object.imageUrl ?? "";
+    message.token = object.token ?? "";
+    message.extents = object.extents?.map((e) => ImageExtent.fromPartial(e)) || [];
+    message.virtualSizeBytes = object.virtualSizeBytes ?? 0;
+    message.rawSha256 = object.rawSha256 ?? "";
+    message.device = object.device ?? "";
+    message.configDrive = object.configDrive ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -1394,6 +1624,14 @@ export const InspectionServiceClient = makeGenericClientConstructor(
   serviceName: string;
 };
 
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
+
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
 export type DeepPartial<T> = T extends Builtin ? T
@@ -1405,6 +1643,17 @@ export type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
