@@ -16,7 +16,14 @@ import type { IntrospectBatch } from '../inspection/batch.js';
 const MAX_INVENTORY_BYTES = 4 * 1024 * 1024;
 
 function toProtoCommand(c: Command): RamdiskCommand {
-  return { id: c.id, kind: c.kind, cleanMode: c.cleanMode ?? '' };
+  const d = c.deploy;
+  return {
+    id: c.id, kind: c.kind, cleanMode: c.cleanMode ?? '',
+    deploy: d && {
+      imageUrl: d.imageUrl, token: d.token, extents: d.extents.map((e) => ({ startBytes: e.start, lengthBytes: e.length, data: e.data })),
+      virtualSizeBytes: d.virtualSizeBytes, rawSha256: d.rawSha256, device: d.device, configDrive: d.configDrive,
+    },
+  };
 }
 
 function parseInventory(text: string): Record<string, unknown> {

@@ -1,12 +1,26 @@
 import { randomUUID } from 'node:crypto';
 
-export type RamdiskCommandKind = 'inspect' | 'clean' | 'power_off' | 'reboot';
+import type { Extent } from '../../common/extents.js';
+
+export type RamdiskCommandKind = 'inspect' | 'clean' | 'deploy' | 'power_off' | 'reboot';
 export type CleanMode = 'metadata' | 'full';
 
 export interface Command {
   id: string;
   kind: RamdiskCommandKind;
   cleanMode?: CleanMode;
+  deploy?: DeployPayload;
+}
+
+/** What the agent writes for a deploy (RamdiskCommand.deploy). */
+export interface DeployPayload {
+  imageUrl: string;
+  token: string;
+  extents: Extent[];
+  virtualSizeBytes: number;
+  rawSha256: string;
+  device: string;
+  configDrive: Buffer;
 }
 
 interface Stream {
