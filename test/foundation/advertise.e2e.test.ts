@@ -23,3 +23,18 @@ describe('an advertised address no listener serves, through a real ospd and ospc
     expect(warnings.some((w) => w.includes('http-listen binds'))).toBe(true);
   });
 });
+
+describe('listeners.json', () => {
+  const ospd = new OspdProcess();
+  beforeAll(() => ospd.start(), 60_000);
+  afterAll(() => ospd.dispose());
+
+  it('names the ports actually bound for listen flags with port 0, and the HTTP one answers', async () => {
+    const l = ospd.listeners!;
+    for (const p of [ospd.port, l.mqtt.tls, l.mqtt.plain]) expect(p).toBeGreaterThan(0);
+    for (const s of ['http', 'tftp']) expect(Number(/:(\d+)$/.exec(l.pxe[s])![1]), s).toBeGreaterThan(0);
+    const res = await fetch(`http://${l.pxe.http}/metrics`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('ospd_');
+  });
+});

@@ -84,7 +84,9 @@ export class HttpBootServer {
   }
 
   status(): PxeServiceStatus {
-    return { service: 'http', running: this.server !== null, listen: `${this.config.listenHost}:${this.config.port}`, root: this.realRoot, counters: { ...this.counters } };
+    // The bound port: the configured one may be 0.
+    const port = (this.server?.address() as AddressInfo | null)?.port ?? this.config.port;
+    return { service: 'http', running: this.server !== null, listen: `${this.config.listenHost}:${port}`, root: this.realRoot, counters: { ...this.counters } };
   }
 
   private text(res: http.ServerResponse, status: number, body: string): void {

@@ -87,7 +87,8 @@ export class TftpServer {
 
   status(): PxeServiceStatus {
     return {
-      service: 'tftp', running: this.socket !== null, listen: `${this.config.listenHost}:${this.config.port}`,
+      // The bound port: the configured one may be 0.
+      service: 'tftp', running: this.socket !== null, listen: `${this.config.listenHost}:${this.socket?.address().port ?? this.config.port}`,
       root: this.realRoot, activeSessions: this.sessions.size, counters: { ...this.counters },
     };
   }
