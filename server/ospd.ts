@@ -34,6 +34,8 @@ import { ruleService } from './api/rule-service.js';
 import { inspectionService, ramdiskService } from './api/ramdisk-service.js';
 import { imageService } from './api/image-service.js';
 import { ImageRuntime } from './images/runtime.js';
+import { DeployFlow } from './provision/deploy-flow.js';
+import { agentConfigYaml } from '../common/agent-config-yaml.js';
 
 /**
  * One entry of ospd: a part with a life (started in list order, stopped in
@@ -69,6 +71,7 @@ export interface OspdCore {
   inspection: InspectionRuntime;
   rules: RuleStore;
   metrics: MetricsRegistry;
+  deploy: DeployFlow;
 }
 
 export class Ospd {
@@ -192,10 +195,22 @@ function wire(cfg: OspdConfig, log: Logger, base: Pick<OspdCore, 'db' | 'secrets
     advertiseProblems: () => advertiseProblems(cfg, facing, api.boundPort),
     cfg: cfg.inspection, log: log.child({ component: 'inspection' }),
   });
-  const core: OspdCore = { ...base, registry, bmc, configs, telemetry, pxe, inspection, rules, metrics };
   const ospd: { current?: Ospd } = {};
   const clientUrl = () => ospd.current!.clientUrl();
   const mqttUrl = () => telemetry.mqttUrl(listenerHost(cfg.telemetry.mqttListen, facing));
+  const images = new ImageRuntime({ db, dataDir: cfg.dataDir, maxBytes: cfg.imageMaxBytes, http: () => pxe.services?.http, log: log.child({ component: 'images' }) });
+  const deploy = new DeployFlow({
+    db, registry, flow: inspection.flow, power: bmc.power, images: images.store, deployTokens: images.tokens, agentTokens: configs,
+    agentYaml: (node, token) => agentConfigYaml({ server: clientUrl(), caPem: tls.caCertPem, caSha256: tls.caSha256, node, token, mqttUrl: mqttUrl() }),
+    httpBaseUrl: () => {
+      const http = pxe.services?.http;
+      return http ? `http://${hostPort(facing, http.address().port)}` : '';
+    },
+    dhcp: () => ({ router: cfg.pxe.dhcpRouter, dns: cfg.pxe.dhcpDns }),
+    // The token lives as long as the machine may take to call back and write.
+    dataDir: cfg.dataDir, deployTokenTtlMs: cfg.inspection.cleanWaitTimeoutMs + 60 * 60_000, log: log.child({ component: 'deploy' }),
+  });
+  const core: OspdCore = { ...base, registry, bmc, configs, telemetry, pxe, inspection, rules, metrics, deploy };
 
   const parts: OspdPart[] = [
     { name: 'nodes', grpc: [nodeService(registry, auth, apiLog)] },
@@ -236,8 +251,8 @@ function wire(cfg: OspdConfig, log: Logger, base: Pick<OspdCore, 'db' | 'secrets
       },
     },
     // After pxe: the download route goes on its HTTP listener.
-    ((images) => ({ name: 'images', service: images, grpc: [imageService(images.store, auth, apiLog)] }))(
-      new ImageRuntime({ db, dataDir: cfg.dataDir, maxBytes: cfg.imageMaxBytes, http: () => pxe.services?.http, log: log.child({ component: 'images' }) })),
+    // The deploy flow (core.deploy) uses it; its gRPC service (ProvisionService) is still to come.
+    { name: 'images', service: images, grpc: [imageService(images.store, auth, apiLog)] },
     // Last: admin.yaml announces a ready server.
     {
       name: 'admin',

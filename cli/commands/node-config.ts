@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import YAML from 'yaml';
+import { agentConfigYaml } from '../../common/agent-config-yaml.js';
 import { ConfigServiceClient, type ConfigRevision, type NodeConfigStatus } from '../../proto/gen/osp/v1/config.js';
 import { renderList, renderOne, type Column } from '../output.js';
 import { keyValues, positiveInt, readInputFile, repeatable, withOutput, type Ctx, type OutputOpts } from '../command-kit.js';
@@ -104,7 +104,7 @@ export function addConfigCommands(node: Command, ctx: Ctx): void {
     .action(async (id: string) => {
       const { c, cfg } = await client();
       const r = await c.call(cfg, cfg.issueAgentToken, { id });
-      ctx.out(YAML.stringify({ server: r.server, ca: r.caPem, ca_sha256: r.caSha256, node: r.node, token: r.token, ...(r.mqttUrl ? { mqtt: r.mqttUrl } : {}) }));
+      ctx.out(agentConfigYaml({ server: r.server, caPem: r.caPem, caSha256: r.caSha256, node: r.node, token: r.token, mqttUrl: r.mqttUrl }));
     });
   const tok = node.command('agent-token').description("a node's agent token");
   tok.command('revoke').description('revoke the token: the agent is refused from now on')

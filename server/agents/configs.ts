@@ -170,6 +170,16 @@ export class NodeConfigs {
     return { node, token };
   }
 
+  /** Makes a token issued earlier (kept as its hash until now) the node's token, replacing any other: a deploy's new system takes over from its ramdisk. */
+  async adoptTokenHash(id: string, tokenHash: string, actor: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const n = await this.nodes.get(id, tx);
+      await configStore.setToken(tx, n.uuid, tokenHash, new Date().toISOString());
+      await nodeStore.appendEvent(tx, { nodeUuid: n.uuid, type: 'agent-token', actor, message: "agent token of the deployed system installed (the ramdisk's is revoked)" });
+    });
+    for (const kick of [...(this.kicks.get((await this.nodes.get(id)).uuid) ?? [])]) kick();
+  }
+
   async revokeToken(id: string, actor: string): Promise<boolean> {
     const { revoked, uuid } = await this.db.transaction(async (tx) => {
       const n = await this.nodes.get(id, tx);

@@ -59,7 +59,7 @@ export function explainTimeout(c: TimeoutContext): string {
 
 function explainSteps(c: TimeoutContext): string {
   const after = `after ${duration(c.timeoutMs)} in '${c.waitState}'`;
-  const work = c.waitState === 'inspect wait' ? 'sent no inventory' : 'never reported the cleaning result';
+  const work = c.waitState === 'inspect wait' ? 'sent no inventory' : c.waitState === 'clean wait' ? 'never reported the cleaning result' : 'never reported the deploy result';
   const { facts, boot } = c;
   if (facts.lookups === 0) {
     if (boot) {

@@ -38,6 +38,19 @@ export interface InventoryStore {
 export interface InspectionOptions {
   inspectWaitTimeoutMs: number;
   cleanWaitTimeoutMs: number;
+  /** `wait call-back` of a deploy; default: the clean wait's. */
+  deployWaitTimeoutMs?: number;
+}
+
+/**
+ * The deploy's part of `wait call-back` (server/provision/deploy-flow.ts):
+ * the command an agent gets when its stream opens, and the end of the wait.
+ * The wait itself (boot, deadline, restart, abort) is this flow's.
+ */
+export interface DeployWaitHandler {
+  commandFor(n: NodeRecord): Promise<Command | undefined>;
+  result(n: NodeRecord, r: { commandId: string; status: 'succeeded' | 'failed'; message: string }): Promise<void>;
+  progress?(n: NodeRecord, percent: number, message: string): void;
 }
 
 export interface InspectionDeps {
@@ -56,14 +69,14 @@ export interface InspectionDeps {
   log: Logger;
 }
 
-/** The waits this flow owns and arms deadlines for; `wait call-back` (also in nodes/states' WAIT_STATES) is deploy's. */
-export type FlowWaitState = Extract<ProvisionState, 'inspect wait' | 'clean wait'>;
-const FLOW_WAIT_STATES: readonly FlowWaitState[] = ['inspect wait', 'clean wait'];
+/** The waits this flow owns and arms deadlines for; what `wait call-back` does is the deploy handler's. */
+export type FlowWaitState = Extract<ProvisionState, 'inspect wait' | 'clean wait' | 'wait call-back'>;
+const FLOW_WAIT_STATES: readonly FlowWaitState[] = ['inspect wait', 'clean wait', 'wait call-back'];
 /** Work that lived in this process only: after a restart nobody finishes it. */
 const NON_RESUMABLE: readonly ProvisionState[] = ['inspecting', 'cleaning', 'deploying'];
 export const RESTART_MESSAGE = 'ospd restarted mid-operation';
 // Per-node override of the wait timeout, as a capability (driver_info keys are per driver and checked strictly).
-const TIMEOUT_CAPABILITY: Record<FlowWaitState, string> = { 'inspect wait': 'inspect_wait_timeout_ms', 'clean wait': 'clean_wait_timeout_ms' };
+const TIMEOUT_CAPABILITY: Record<FlowWaitState, string> = { 'inspect wait': 'inspect_wait_timeout_ms', 'clean wait': 'clean_wait_timeout_ms', 'wait call-back': 'deploy_wait_timeout_ms' };
 
 /**
  * Inspection and cleaning: drives a node through inspecting/cleaning and
@@ -75,8 +88,14 @@ export class InspectionFlow {
   private readonly work = new Set<Promise<unknown>>();
   private readonly settleWaiters = new Map<string, Set<(n: NodeRecord) => void>>();
   private stopped = true;
+  private deployHandler?: DeployWaitHandler;
 
   constructor(private readonly d: InspectionDeps) {}
+
+  /** Plugs the deploy flow into `wait call-back` (set once, before start). */
+  handleDeploys(h: DeployWaitHandler): void {
+    this.deployHandler = h;
+  }
 
   async start(): Promise<void> {
     this.stopped = false;
@@ -101,14 +120,14 @@ export class InspectionFlow {
     await Promise.allSettled([...this.work]);
   }
 
-  private track<T>(p: Promise<T>): Promise<T> {
+  track<T>(p: Promise<T>): Promise<T> {
     this.work.add(p);
     void p.finally(() => this.work.delete(p)).catch(() => undefined);
     return p;
   }
 
   /** One state-table step; wakes anyone waiting for the node to settle. */
-  private async transition(id: string, t: Transition, actor: string, lastError?: string, data?: Record<string, unknown>): Promise<NodeRecord> {
+  async transition(id: string, t: Transition, actor: string, lastError?: string, data?: Record<string, unknown>): Promise<NodeRecord> {
     const n = await this.d.states.apply(id, t, actor, { lastError, data });
     for (const fn of [...(this.settleWaiters.get(n.uuid) ?? [])]) fn(n);
     return n;
@@ -135,7 +154,8 @@ export class InspectionFlow {
     return n;
   }
 
-  private async bootIntoRamdisk(n: NodeRecord, wait: FlowWaitState, actor: string): Promise<void> {
+  /** PXE once, power on (or reboot), then the wait state with its stored deadline; failures fail the node. */
+  async bootIntoRamdisk(n: NodeRecord, wait: FlowWaitState, actor: string): Promise<void> {
     let step = 'set one-time boot to PXE';
     try {
       await this.d.power.setBootDevice(n.uuid, { device: 'pxe', persistent: false }, actor);
@@ -158,6 +178,7 @@ export class InspectionFlow {
     const v = raw === undefined ? NaN : Number(raw);
     if (Number.isInteger(v) && v > 0) return v;
     if (raw !== undefined) this.d.log.warn({ node: n.name, capability: TIMEOUT_CAPABILITY[wait], value: raw }, 'ignoring per-node timeout: expected a positive whole number of milliseconds');
+    if (wait === 'wait call-back') return this.d.options.deployWaitTimeoutMs ?? this.d.options.cleanWaitTimeoutMs;
     return wait === 'inspect wait' ? this.d.options.inspectWaitTimeoutMs : this.d.options.cleanWaitTimeoutMs;
   }
 
@@ -188,14 +209,19 @@ export class InspectionFlow {
     await this.finish(failed, 'server', true);
   }
 
-  /** Ends the node's ramdisk session: timer, token, stream; optionally powers it off. */
-  private async finish(n: NodeRecord, actor: string, powerOff: boolean): Promise<void> {
-    const t = this.timers.get(n.uuid);
+  /** Ends the wait's timer and the ramdisk's stream, leaving power and tokens alone (a deploy boots the node into its disk next). */
+  closeRamdisk(uuid: string): void {
+    const t = this.timers.get(uuid);
     if (t) clearTimeout(t);
-    this.timers.delete(n.uuid);
+    this.timers.delete(uuid);
+    this.d.channel.close(uuid);
+  }
+
+  /** Ends the node's ramdisk session: timer, token, stream; optionally powers it off. */
+  async finish(n: NodeRecord, actor: string, powerOff: boolean): Promise<void> {
     if (this.d.channel.isConnected(n.uuid)) this.d.channel.send(n.uuid, CommandChannel.make('power_off'));
     await this.d.tokens.revokeToken(n.uuid, actor);
-    this.d.channel.close(n.uuid);
+    this.closeRamdisk(n.uuid);
     if (powerOff) {
       await this.d.power.setPower(n.uuid, 'off', true, actor).catch((e: Error) => this.d.log.warn({ node: n.name, err: e.message }, 'power off after the ramdisk failed'));
     }
@@ -207,6 +233,7 @@ export class InspectionFlow {
     await nodeStore.appendEvent(this.d.db, { nodeUuid: uuid, type: RAMDISK_EVENT.stream, actor: 'agent', message: `ramdisk command stream opened in '${n.provisionState}'` });
     if (n.provisionState === 'inspect wait' || n.provisionState === 'enroll') return CommandChannel.make('inspect');
     if (n.provisionState === 'clean wait') return CommandChannel.make('clean', 'metadata');
+    if (n.provisionState === 'wait call-back') return this.deployHandler?.commandFor(n);
     return undefined;
   }
 
@@ -244,6 +271,7 @@ export class InspectionFlow {
     const n = await this.d.registry.get(uuid);
     if (r.status === 'running') {
       await nodeStore.appendEvent(this.d.db, { nodeUuid: uuid, type: RAMDISK_EVENT.progress, actor: 'agent', message: `${r.percent}% ${r.message}`.slice(0, 500), data: { command: r.commandId, percent: r.percent } });
+      if (n.provisionState === 'wait call-back') this.deployHandler?.progress?.(n, r.percent, r.message);
       return;
     }
     if (r.status !== 'succeeded' && r.status !== 'failed') {
@@ -251,6 +279,10 @@ export class InspectionFlow {
     }
     await nodeStore.appendEvent(this.d.db, { nodeUuid: uuid, type: RAMDISK_EVENT.progress, actor: 'agent', message: `command ${r.status}: ${r.message}`.slice(0, 500), data: { command: r.commandId, status: r.status } });
     if (!FLOW_WAIT_STATES.includes(n.provisionState as FlowWaitState)) return;
+    if (n.provisionState === 'wait call-back') {
+      await this.deployHandler?.result(n, { commandId: r.commandId, status: r.status, message: r.message });
+      return;
+    }
     if (r.status === 'failed') {
       const what = n.provisionState === 'clean wait' ? 'cleaning' : 'inspection';
       const failed = await this.transition(uuid, 'fail', 'agent', `${what} failed in the ramdisk: ${r.message}`);
@@ -284,6 +316,6 @@ export class InspectionFlow {
 
   /** The longest a node may stay in a wait state, plus room for the BMC: the bound for batch waits. */
   waitBoundMs(): number {
-    return Math.max(this.d.options.inspectWaitTimeoutMs, this.d.options.cleanWaitTimeoutMs) + 5 * 60_000;
+    return Math.max(this.d.options.inspectWaitTimeoutMs, this.d.options.cleanWaitTimeoutMs, this.d.options.deployWaitTimeoutMs ?? 0) + 5 * 60_000;
   }
 }
