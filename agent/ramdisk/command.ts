@@ -6,6 +6,7 @@ import { BootParamsError, readBootParams } from './cmdline.js';
 import { machineIdentity } from './identity.js';
 import { RamdiskAgent } from './session.js';
 import { hostDisks, rootDisks } from './wipe.js';
+import { runDeploy } from './deploy.js';
 
 interface RamdiskOpts {
   poweroffCommand: string;
@@ -60,6 +61,7 @@ export const ramdiskCommand: RamdiskCommand = async ({ paths, logger, args }) =>
     inventory: async () => ({ ...(await collectInventory({ root: paths.root })) }),
     disks: () => (onHost ? hostDisks() : rootDisks(paths.root)),
     power: (kind) => runCommandLine(kind === 'power_off' ? o.poweroffCommand : o.rebootCommand),
+    deploy: (d, progress) => runDeploy(d, paths.root, logger, progress),
     minBackoffMs: o.minBackoffMs, maxBackoffMs: Math.max(o.minBackoffMs, o.maxBackoffMs),
   });
   const stop = () => agent.stop();

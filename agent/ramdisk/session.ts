@@ -1,6 +1,6 @@
 import { credentials, Metadata, status, type ServiceError, type ClientReadableStream } from '@grpc/grpc-js';
 import type { Logger } from '../../common/logging.js';
-import { RamdiskServiceClient, type RamdiskCommand } from '../../proto/gen/osp/v1/ramdisk.js';
+import { RamdiskServiceClient, type DeployCommand, type RamdiskCommand } from '../../proto/gen/osp/v1/ramdisk.js';
 import type { RamdiskBootParams } from './cmdline.js';
 import type { MachineIdentity } from './identity.js';
 import { fetchPinnedCa, type PinnedCa } from './pin.js';
@@ -14,6 +14,8 @@ export interface RamdiskAgentDeps {
   disks: () => Promise<WipeTarget[]>;
   /** Runs `poweroff -f` / `reboot -f` (or what the operator configured); resolves when it was started. */
   power: (kind: 'power_off' | 'reboot') => Promise<void>;
+  /** Writes the image and the config drive (ramdisk/deploy.ts); resolves with a one-line summary. */
+  deploy: (d: DeployCommand, progress: (percent: number, message: string) => void) => Promise<string>;
   minBackoffMs?: number;
   maxBackoffMs?: number;
   callTimeoutMs?: number;
@@ -190,13 +192,19 @@ export class RamdiskAgent {
           await this.report(s, c.id, 'succeeded', `${mode} erase of ${wiped} disk(s): ${disks.map((d) => d.path).join(', ') || 'none found'}`, 100);
           return undefined;
         }
+        case 'deploy': {
+          if (!c.deploy) throw new Error('deploy: missing: expected the deploy command\'s image, device and config drive');
+          const summary = await this.d.deploy(c.deploy, (pct, message) => void this.report(s, c.id, 'running', message, pct));
+          await this.report(s, c.id, 'succeeded', summary, 100);
+          return undefined;
+        }
         case 'power_off':
         case 'reboot':
           log.info('running the power command');
           await this.d.power(c.kind);
           return 'powered-off';
         default:
-          await this.report(s, c.id, 'failed', `unknown command kind ${JSON.stringify(c.kind)}: expected inspect, clean, power_off or reboot`);
+          await this.report(s, c.id, 'failed', `unknown command kind ${JSON.stringify(c.kind)}: expected inspect, clean, deploy, power_off or reboot`);
           return undefined;
       }
     } catch (e) {

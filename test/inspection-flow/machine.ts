@@ -24,7 +24,7 @@ export class FakeMachine {
   stderr = '';
   private exited?: Promise<number | null>;
 
-  constructor(readonly opts: { macs: string[]; serial?: string; cpus?: number }) {
+  constructor(readonly opts: { macs: string[]; serial?: string; cpus?: number; diskBytes?: number }) {
     const r = this.root;
     const cpu = (n: number) => `processor\t: ${n}\nmodel name\t: QEMU Virtual CPU\ncpu MHz\t\t: 2000.000\nflags\t\t: fpu sse2\n`;
     write(r, 'proc/cpuinfo', Array.from({ length: opts.cpus ?? 2 }, (_, i) => cpu(i)).join('\n'));
@@ -39,7 +39,7 @@ export class FakeMachine {
     write(r, 'sys/class/dmi/id/product_serial', `${opts.serial ?? ''}\n`);
     write(r, 'sys/class/dmi/id/product_name', 'KVM\n');
     write(r, 'proc/sys/kernel/hostname', 'ramdisk\n');
-    const disk = Buffer.alloc(DISK_BYTES, 0x5a);
+    const disk = Buffer.alloc(opts.diskBytes ?? DISK_BYTES, 0x5a);
     disk.write('EFI PART', 512, 'latin1');
     write(r, 'dev/vda', disk);
     // Not a disk name: must be left alone by the cleaner.

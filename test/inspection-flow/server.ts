@@ -15,6 +15,8 @@ import type { InspectionConfig } from '../../server/inspection/runtime.js';
 export class InspectionServer {
   ospd?: Ospd;
   port = 0;
+  /** ospd's HTTP listener on 127.0.0.1 (an ephemeral port), for image downloads. */
+  http = false;
 
   constructor(
     readonly cfg: Partial<InspectionConfig> = {},
@@ -44,7 +46,7 @@ export class InspectionServer {
       'data-dir': this.dataDir,
       // A restart keeps the port, as a restarted ospd keeps its configured one.
       'grpc-listen': `127.0.0.1:${this.port}`,
-      'mqtt-listen': 'off', 'mqtt-plain-listen': 'off', 'http-listen': 'off', 'tftp-listen': 'off', 'dhcp-listen': 'off',
+      'mqtt-listen': 'off', 'mqtt-plain-listen': 'off', 'http-listen': this.http ? '127.0.0.1:0' : 'off', 'tftp-listen': 'off', 'dhcp-listen': 'off',
       'ipmi-cipher-suites': '17', 'bmc-min-interval-ms': '0', 'bmc-call-timeout-ms': '5000', 'power-wait-timeout-ms': '5000', 'power-sync-interval-ms': '0',
       'shutdown-grace-ms': '1000',
       ...(c.inspectWaitTimeoutMs !== undefined ? { 'inspect-wait-timeout-ms': String(c.inspectWaitTimeoutMs) } : {}),

@@ -1,0 +1,124 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createReadStream, mkdtempSync, openSync, rmSync, statSync, writeSync, closeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { FakeDriver } from '../../server/bmc/fake.js';
+import type { ImageRuntime } from '../../server/images/runtime.js';
+import { telemetryStore } from '../../server/store/telemetry.js';
+import YAML from 'yaml';
+import { InspectionServer } from '../inspection-flow/server.js';
+import { FakeMachine } from '../inspection-flow/machine.js';
+import { waitFor } from '../harness/wait.js';
+import { MIB, run, sparseRaw } from './images.js';
+
+const DISK_BYTES = 64 * MIB;
+const IMAGE_BYTES = 16 * MIB;
+const MAC = '52:54:00:de:00:01';
+const SECTOR = 512;
+
+const servers: InspectionServer[] = [];
+const machines: FakeMachine[] = [];
+const dirs: string[] = [];
+
+afterEach(async () => {
+  for (const m of machines.splice(0)) await m.halt();
+  for (const s of servers.splice(0)) {
+    await s.stop().catch(() => undefined);
+    rmSync(s.dataDir, { recursive: true, force: true });
+  }
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** A 16 MiB GPT disk image with data in scattered places, as qcow2 (the config drive needs a partition table to extend). */
+function makeQcow2(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'osp-deploy-img-'));
+  dirs.push(dir);
+  const raw = path.join(dir, 'disk.raw');
+  sparseRaw(raw, IMAGE_BYTES, [[2 * MIB, 300_000], [9 * MIB + 4096, MIB]]);
+  run('sgdisk', ['-n', '1:2048:+4M', '-t', '1:8300', raw]);
+  const qcow2 = path.join(dir, 'disk.qcow2');
+  run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, qcow2]);
+  return qcow2;
+}
+
+async function setup(): Promise<{ s: InspectionServer; m: FakeMachine; uuid: string; images: ImageRuntime; qcow2: string }> {
+  const s = new InspectionServer({ cleanWaitTimeoutMs: 60_000 });
+  s.http = true;
+  servers.push(s);
+  await s.start();
+  const n = await s.registry.create({ name: 'deploy-a', ports: [MAC], driver: 'fake', driverInfo: { address: 'fake-deploy-a' }, properties: {}, capabilities: {}, rootDevice: { name: '/dev/vda' } }, 'test');
+  await s.bmc.power.manage(n.uuid, true, 'test');
+  // Cleaning is the inspection tests' subject: the node is made available through the state table directly.
+  for (const t of ['provide', 'wait', 'done'] as const) await s.bmc.states.apply(n.uuid, t, 'test', {});
+  await telemetryStore.putFacts(s.db, n.uuid, JSON.stringify({ disks: [{ name: '/dev/vda', size: DISK_BYTES, serial: 'disk-0001' }] }), new Date().toISOString());
+  const m = new FakeMachine({ macs: [MAC], diskBytes: DISK_BYTES });
+  machines.push(m);
+  m.bootParams(`127.0.0.1:${s.port}`, s.caSha256);
+  const images = s.ospd!.parts.find((p) => p.name === 'images')!.service as ImageRuntime;
+  const qcow2 = makeQcow2();
+  await images.store.upload({ name: 'img-a', format: null, sizeBytes: statSync(qcow2).size, manifestJson: '' }, createReadStream(qcow2));
+  return { s, m, uuid: n.uuid, images, qcow2 };
+}
+
+/** A file of the config drive partition's openstack/latest, read with mtools at the partition's offset (no mount). */
+function driveFile(disk: string, name: string): string {
+  const table = JSON.parse(run('sfdisk', ['--json', disk])) as { partitiontable: { partitions: { start: number }[]; sectorsize?: number } };
+  const parts = table.partitiontable.partitions;
+  const offset = parts[parts.length - 1].start * (table.partitiontable.sectorsize ?? 512);
+  return run('mtype', ['-i', `${disk}@@${offset}`, `::openstack/latest/${name}`]);
+}
+
+describe('deploy through ospd and the osp-agent ramdisk binary', () => {
+  it('writes the qcow2 byte-identical to qemu-img convert, adds the config drive, boots from disk: active', async () => {
+    const { s, m, uuid, qcow2 } = await setup();
+    const node = await s.ospd!.core.deploy.deploy('deploy-a', 'img-a', { hostname: 'web-1' }, 'test');
+    expect(node.provisionState).toBe('deploying');
+    await waitFor('wait call-back', async () => (await s.registry.get(uuid)).provisionState === 'wait call-back', { timeoutMs: 20_000 });
+    m.boot();
+    const done = await waitFor('deploy end', async () => {
+      const st = (await s.registry.get(uuid)).provisionState;
+      return st === 'active' || st === 'deploy failed' ? st : undefined;
+    }, { timeoutMs: 60_000 });
+    expect(done, `${(await s.registry.get(uuid)).lastError ?? ''}\n${m.stderr}`).toBe('active');
+
+    const disk = path.join(m.root, 'dev', 'vda');
+    const ref = path.join(path.dirname(qcow2), 'ref.raw');
+    run('qemu-img', ['convert', '-O', 'raw', qcow2, ref]);
+    // Adding the config drive partition rewrote the primary GPT (LBA 0-33) and moved the backup (the image's last 33 sectors); all else is as written.
+    const start = 34 * SECTOR;
+    const length = IMAGE_BYTES - start - 33 * SECTOR;
+    expect(await sha256Range(disk, start, length)).toBe(await sha256Range(ref, start, length));
+    const meta = JSON.parse(driveFile(disk, 'meta_data.json')) as Record<string, unknown>;
+    expect(meta.uuid).toBe(uuid);
+    expect(meta.hostname).toBe('web-1');
+    // The deployed system's token is the node's token now; the ramdisk's and the deploy token are gone.
+    const agentYaml = YAML.parse(driveFile(disk, 'osp-agent.yaml')) as { node: string; token: string };
+    await expect(s.ospd!.core.configs.authenticate(agentYaml.node, agentYaml.token)).resolves.toMatchObject({ uuid });
+    expect(await s.db.all('SELECT * FROM deploy_tokens WHERE node_uuid = ?', [uuid])).toEqual([]);
+    const fake = s.bmc.drivers.get('fake') as FakeDriver;
+    expect(fake.bootOf('fake-deploy-a')).toMatchObject({ device: 'disk', persistent: true });
+  }, 120_000);
+
+  it('a corrupted stored raw file: deploy failed naming both digests, powered off', async () => {
+    const { s, m, uuid, images } = await setup();
+    const fd = openSync(images.store.rawPath('img-a'), 'r+');
+    writeSync(fd, Buffer.from('corrupt'), 0, 7, 2 * MIB + 100);
+    closeSync(fd);
+    const expected = (await images.store.get('img-a')).rawSha256;
+    await s.ospd!.core.deploy.deploy('deploy-a', 'img-a', {}, 'test');
+    await waitFor('wait call-back', async () => (await s.registry.get(uuid)).provisionState === 'wait call-back', { timeoutMs: 20_000 });
+    m.boot();
+    await waitFor('deploy failed', async () => (await s.registry.get(uuid)).provisionState === 'deploy failed', { timeoutMs: 60_000 });
+    const n = await s.registry.get(uuid);
+    expect(n.lastError).toContain(expected);
+    expect(n.lastError).toMatch(/[0-9a-f]{64}[\s\S]*[0-9a-f]{64}/);
+    expect(n.powerState).toBe('off');
+  }, 120_000);
+});
+
+async function sha256Range(file: string, start: number, length: number): Promise<string> {
+  const { createHash } = await import('node:crypto');
+  const h = createHash('sha256');
+  for await (const c of createReadStream(file, { start, end: start + length - 1 })) h.update(c as Buffer);
+  return h.digest('hex');
+}
