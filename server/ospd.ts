@@ -35,6 +35,7 @@ import { inspectionService, ramdiskService } from './api/ramdisk-service.js';
 import { imageService } from './api/image-service.js';
 import { ImageRuntime } from './images/runtime.js';
 import { DeployFlow } from './provision/deploy-flow.js';
+import { provisionService } from './api/provision-service.js';
 import { agentConfigYaml } from '../common/agent-config-yaml.js';
 
 /**
@@ -251,8 +252,9 @@ function wire(cfg: OspdConfig, log: Logger, base: Pick<OspdCore, 'db' | 'secrets
       },
     },
     // After pxe: the download route goes on its HTTP listener.
-    // The deploy flow (core.deploy) uses it; its gRPC service (ProvisionService) is still to come.
     { name: 'images', service: images, grpc: [imageService(images.store, auth, apiLog)] },
+    // The deploy's wait is the inspection part's (started before the API); this adds the operator calls.
+    { name: 'provision', grpc: [provisionService(deploy, auth, apiLog)] },
     // Last: admin.yaml announces a ready server.
     {
       name: 'admin',

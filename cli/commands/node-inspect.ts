@@ -5,7 +5,7 @@ import { NodeServiceClient, type Node } from '../../proto/gen/osp/v1/node.js';
 import { renderList, renderOne, UsageError, type Column } from '../output.js';
 import { withOutput, type Ctx, type OutputOpts } from '../command-kit.js';
 
-const COLUMNS: Column<Node>[] = [
+export const COLUMNS: Column<Node>[] = [
   { key: 'uuid', label: 'UUID', get: (n) => n.uuid },
   { key: 'name', label: 'Name', get: (n) => n.name },
   { key: 'power_state', label: 'Power State', get: (n) => n.powerState },
@@ -16,7 +16,7 @@ const COLUMNS: Column<Node>[] = [
 const POLL_MS = 1000;
 
 /** Polls the node until it leaves the busy states; the server's wait timeout bounds how long that takes. */
-async function waitWhile(c: Connection, id: string, busy: string[], maxWaitMs: number): Promise<Node> {
+export async function waitWhile(c: Connection, id: string, busy: string[], maxWaitMs: number): Promise<Node> {
   const nodes = c.client(NodeServiceClient);
   const until = Date.now() + maxWaitMs;
   for (;;) {
@@ -28,9 +28,9 @@ async function waitWhile(c: Connection, id: string, busy: string[], maxWaitMs: n
 }
 
 /** Seconds on the command line, milliseconds inside (converted once, here). */
-const DEFAULT_MAX_WAIT_MS = 3600_000;
+export const DEFAULT_MAX_WAIT_MS = 3600_000;
 
-function maxWait(v: string): number {
+export function maxWait(v: string): number {
   if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`--max-wait ${v}: expected a whole number of seconds of at least 1`);
   return Number(v) * 1000;
 }

@@ -9,6 +9,7 @@ import { addNodePowerCommands } from './node-power.js';
 import { addConfigCommands } from './node-config.js';
 import { addInventoryCommand } from './telemetry.js';
 import { addNodeInspectCommands } from './node-inspect.js';
+import { addNodeDeployCommands } from './node-deploy.js';
 import { addBootLogCommand } from './pxe.js';
 
 const col = nodeColumns;
@@ -183,5 +184,6 @@ export function nodeCommand(ctx: Ctx): Command {
   addInventoryCommand(node, ctx);
   addNodePowerCommands(node, ctx);
   addNodeInspectCommands(node, ctx);
+  addNodeDeployCommands(node, ctx);
   return node;
 }

@@ -7,6 +7,8 @@ import { generateToken, hashToken } from '../security/tokens.js';
 import type { Database } from '../store/db.js';
 import { nodeStore } from '../store/nodes.js';
 import { telemetryStore } from '../store/telemetry.js';
+import { imageStore } from '../store/images.js';
+import { nextState } from '../nodes/states.js';
 import type { NodeRecord } from '../nodes/model.js';
 import type { NodeRegistry } from '../nodes/registry.js';
 import type { InspectionFlow, PowerPort } from '../inspection/flow.js';
@@ -44,7 +46,7 @@ export interface DeployFlowDeps {
   images: ImageStore;
   deployTokens: DeployTokens;
   /** NodeConfigs: the deployed system's token replaces the ramdisk's on success. */
-  agentTokens: { adoptTokenHash(id: string, tokenHash: string, actor: string): Promise<void> };
+  agentTokens: { adoptTokenHash(id: string, tokenHash: string, actor: string): Promise<void>; revokeToken(id: string, actor: string): Promise<boolean> };
   /** agent.yaml for the deployed system (server, CA, node, token). */
   agentYaml: (nodeName: string, token: string) => string;
   /** Base of the image URL machines reach (`http://host:port`); '' when ospd has no HTTP listener. */
@@ -126,10 +128,44 @@ export class DeployFlow {
 
   /** Checks, records the image in use, and starts the boot into the ramdisk; the node is `deploying` when this returns. */
   async deploy(id: string, image: string, o: DeployOptions, actor: string): Promise<NodeRecord> {
+    return this.start(await this.d.registry.get(id), 'deploy', image, o, actor);
+  }
+
+  /** The same (or another) image written again with a new config drive and a new node token. */
+  async rebuild(id: string, image: string | undefined, o: DeployOptions, actor: string): Promise<NodeRecord> {
     const n = await this.d.registry.get(id);
-    if (n.provisionState !== 'available') {
-      throw new OspError('NODE_STATE_INVALID', `node ${n.name} is '${n.provisionState}': expected 'available' to deploy`, { field: 'node', value: n.name, expected: "provision state 'available'" });
+    const name = image || (await imageStore.nodeImage(this.d.db, n.uuid));
+    if (!name) throw new OspError('INVALID_ARGUMENT', `image: "": node ${n.name} has no image recorded: expected --image NAME`, { field: 'image', value: '', expected: 'an image name' });
+    return this.start(n, 'rebuild', name, o, actor);
+  }
+
+  /**
+   * active (or deploy failed) → deleting → cleaning → clean wait → available:
+   * the deployed system's token is revoked, the machine powered off, then
+   * cleaned through the ramdisk as `provide` does.
+   */
+  async undeploy(id: string, actor: string): Promise<NodeRecord> {
+    const n = await this.d.flow.transition((await this.d.registry.get(id)).uuid, 'delete', actor);
+    void this.d.flow.track(this.teardown(n, actor));
+    return n;
+  }
+
+  private async teardown(n: NodeRecord, actor: string): Promise<void> {
+    try {
+      await this.d.deployTokens.revoke(n.uuid);
+      await this.d.agentTokens.revokeToken(n.uuid, actor);
+      await this.d.power.setPower(n.uuid, 'off', true, actor);
+      await this.d.images.setNodeImage(n.uuid, null);
+    } catch (e) {
+      await this.d.flow.transition(n.uuid, 'fail', actor, `undeploy failed: ${(e as Error).message}`).catch((err: Error) => this.d.log.warn({ node: n.name, err: err.message }, 'could not record failure'));
+      return;
     }
+    const cleaning = await this.d.flow.transition(n.uuid, 'done', actor);
+    await this.d.flow.bootIntoRamdisk(cleaning, 'clean wait', actor);
+  }
+
+  private async start(n: NodeRecord, t: 'deploy' | 'rebuild', image: string, o: DeployOptions, actor: string): Promise<NodeRecord> {
+    nextState(n.name, n.provisionState, t);
     const img = await this.d.images.get(image);
     const device = await this.chooseDevice(n, img);
     if (!this.d.httpBaseUrl()) throw new OspError('DEPLOY_TARGET_INVALID', 'http-listen: off: expected ospd\'s HTTP listener on (machines fetch the image from it)', { field: 'http-listen', value: 'off', expected: 'an address' });
@@ -140,7 +176,7 @@ export class DeployFlow {
     await this.buildDrive(n, pending, 'validation-only');
     await this.save(n.uuid, pending);
     await this.d.images.setNodeImage(n.uuid, image);
-    const after = await this.d.flow.transition(n.uuid, 'deploy', actor);
+    const after = await this.d.flow.transition(n.uuid, t, actor);
     await nodeStore.appendEvent(this.d.db, { nodeUuid: n.uuid, type: DEPLOY_EVENT, actor, message: `deploying image ${image} to ${device}`, data: { image, device } });
     void this.d.flow.track(this.d.flow.bootIntoRamdisk(after, 'wait call-back', actor));
     return after;

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
@@ -10,6 +11,9 @@ import { NodeServiceService, NodeSpec } from '../../proto/gen/osp/v1/node.js';
 import { InspectionServiceService, RamdiskServiceService } from '../../proto/gen/osp/v1/ramdisk.js';
 import { PxeServiceService } from '../../proto/gen/osp/v1/pxe.js';
 import { RuleServiceService } from '../../proto/gen/osp/v1/rules.js';
+import { ProvisionServiceService } from '../../proto/gen/osp/v1/provision.js';
+import type { ImageRuntime } from '../../server/images/runtime.js';
+import { telemetryStore } from '../../server/store/telemetry.js';
 import { IpmiSimInstance } from '../bmc/ipmi-sim.js';
 import { REPO } from '../harness/ospd.js';
 import { waitFor } from '../harness/wait.js';
@@ -30,6 +34,7 @@ const NODE_RPCS = [
   BmcServiceService.manageNode, BmcServiceService.setMaintenance,
   InspectionServiceService.inspectNode, InspectionServiceService.provideNode, InspectionServiceService.abortNode,
   InspectionServiceService.introspectManageable,
+  ProvisionServiceService.deployNode, ProvisionServiceService.rebuildNode, ProvisionServiceService.undeployNode,
 ].map((m) => m.path as string);
 
 interface Method<Req, Res> {
@@ -108,6 +113,8 @@ beforeAll(async () => {
   await sim.start();
   const log = createLogger({ name: 'ospd', level: 'trace', destination: { write: (s: string) => { logText += s; } } });
   server = new InspectionServer({}, undefined, log);
+  // Deploys fetch images from the HTTP listener; ospd refuses to deploy without it.
+  server.http = true;
   await server.start();
   const admin = YAML.parse(readFileSync(server.adminConfig, 'utf8')) as { ca: string; token: string };
   token = admin.token;
@@ -199,6 +206,24 @@ describe('no answer carries a BMC password or its ciphertext', () => {
     await call(RuleServiceService.previewRules, {});
     await call(NodeServiceService.listNodes, {});
   });
+
+  it('provision: deploy, abort, rebuild, undeploy', async () => {
+    await call(NodeServiceService.createNode, { spec: fakeSpec('fake-d', '52:54:00:0a:00:04') });
+    const uuid = (await server.registry.get('fake-d')).uuid;
+    await server.bmc.power.manage(uuid, true, 'test');
+    for (const t of ['provide', 'wait', 'done'] as const) await server.bmc.states.apply(uuid, t, 'test', {});
+    await telemetryStore.putFacts(server.db, uuid, JSON.stringify({ disks: [{ name: '/dev/sda', size: 8 * 1024 ** 3, serial: 'm-1' }] }), new Date().toISOString());
+    const images = server.ospd!.parts.find((p) => p.name === 'images')!.service as ImageRuntime;
+    await images.store.upload({ name: 'mask-img', format: null, sizeBytes: 1024 * 1024, manifestJson: '' }, Readable.from([Buffer.alloc(1024 * 1024, 1)]));
+    const callBack = () => waitFor('wait call-back', async () => (await server.registry.get(uuid)).provisionState === 'wait call-back', { timeoutMs: 20_000 });
+    expect((await call(ProvisionServiceService.deployNode, { node: 'fake-d', image: 'mask-img' })).node?.provisionState).toBe('deploying');
+    await callBack();
+    await call(InspectionServiceService.abortNode, { node: 'fake-d' });
+    expect((await call(ProvisionServiceService.rebuildNode, { node: 'fake-d' })).node?.provisionState).toBe('deploying');
+    await callBack();
+    await call(InspectionServiceService.abortNode, { node: 'fake-d' });
+    expect((await call(ProvisionServiceService.undeployNode, { node: 'fake-d' })).node?.provisionState).toBe('deleting');
+  }, 60_000);
 
   it('every RPC answering with a node was called and its answer checked; the log never shows a secret', async () => {
     expect(NODE_RPCS.filter((p) => !checked.has(p)), 'node RPCs not called').toEqual([]);

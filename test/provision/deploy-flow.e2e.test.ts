@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createReadStream, mkdtempSync, openSync, rmSync, statSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FakeDriver } from '../../server/bmc/fake.js';
@@ -9,6 +9,8 @@ import YAML from 'yaml';
 import { InspectionServer } from '../inspection-flow/server.js';
 import { FakeMachine } from '../inspection-flow/machine.js';
 import { waitFor } from '../harness/wait.js';
+import { OSPCTL, runProgram } from '../harness/ospd.js';
+import { SSH_KEY } from './config-drive-helpers.js';
 import { MIB, run, sparseRaw } from './images.js';
 
 const DISK_BYTES = 64 * MIB;
@@ -71,15 +73,15 @@ function driveFile(disk: string, name: string): string {
 describe('deploy through ospd and the osp-agent ramdisk binary', () => {
   it('writes the qcow2 byte-identical to qemu-img convert, adds the config drive, boots from disk: active', async () => {
     const { s, m, uuid, qcow2 } = await setup();
-    const node = await s.ospd!.core.deploy.deploy('deploy-a', 'img-a', { hostname: 'web-1' }, 'test');
-    expect(node.provisionState).toBe('deploying');
+    const keyFile = path.join(path.dirname(qcow2), 'key.pub');
+    writeFileSync(keyFile, `# the operator's key\n${SSH_KEY}\n`);
+    const deploy = runProgram(process.execPath, [OSPCTL, 'node', 'deploy', 'deploy-a', '--image', 'img-a', '--hostname', 'web-1', '--ssh-key', keyFile, '--wait', '-f', 'json'],
+      { env: { OSPCTL_CONFIG: s.adminConfig }, timeoutMs: 90_000 });
     await waitFor('wait call-back', async () => (await s.registry.get(uuid)).provisionState === 'wait call-back', { timeoutMs: 20_000 });
     m.boot();
-    const done = await waitFor('deploy end', async () => {
-      const st = (await s.registry.get(uuid)).provisionState;
-      return st === 'active' || st === 'deploy failed' ? st : undefined;
-    }, { timeoutMs: 60_000 });
-    expect(done, `${(await s.registry.get(uuid)).lastError ?? ''}\n${m.stderr}`).toBe('active');
+    const r = await deploy;
+    expect(r.code, `${r.stderr}\n${m.stderr}`).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ name: 'deploy-a', provision_state: 'active' });
 
     const disk = path.join(m.root, 'dev', 'vda');
     const ref = path.join(path.dirname(qcow2), 'ref.raw');
@@ -91,6 +93,7 @@ describe('deploy through ospd and the osp-agent ramdisk binary', () => {
     const meta = JSON.parse(driveFile(disk, 'meta_data.json')) as Record<string, unknown>;
     expect(meta.uuid).toBe(uuid);
     expect(meta.hostname).toBe('web-1');
+    expect(meta.public_keys).toEqual({ 'key-0': SSH_KEY });
     // The deployed system's token is the node's token now; the ramdisk's and the deploy token are gone.
     const agentYaml = YAML.parse(driveFile(disk, 'osp-agent.yaml')) as { node: string; token: string };
     await expect(s.ospd!.core.configs.authenticate(agentYaml.node, agentYaml.token)).resolves.toMatchObject({ uuid });
@@ -105,10 +108,12 @@ describe('deploy through ospd and the osp-agent ramdisk binary', () => {
     writeSync(fd, Buffer.from('corrupt'), 0, 7, 2 * MIB + 100);
     closeSync(fd);
     const expected = (await images.store.get('img-a')).rawSha256;
-    await s.ospd!.core.deploy.deploy('deploy-a', 'img-a', {}, 'test');
+    const deploy = runProgram(process.execPath, [OSPCTL, 'node', 'deploy', 'deploy-a', '--image', 'img-a', '--wait'], { env: { OSPCTL_CONFIG: s.adminConfig }, timeoutMs: 90_000 });
     await waitFor('wait call-back', async () => (await s.registry.get(uuid)).provisionState === 'wait call-back', { timeoutMs: 20_000 });
     m.boot();
-    await waitFor('deploy failed', async () => (await s.registry.get(uuid)).provisionState === 'deploy failed', { timeoutMs: 60_000 });
+    const r = await deploy;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(expected);
     const n = await s.registry.get(uuid);
     expect(n.lastError).toContain(expected);
     expect(n.lastError).toMatch(/[0-9a-f]{64}[\s\S]*[0-9a-f]{64}/);
