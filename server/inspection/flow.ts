@@ -51,6 +51,8 @@ export interface DeployWaitHandler {
   commandFor(n: NodeRecord): Promise<Command | undefined>;
   result(n: NodeRecord, r: { commandId: string; status: 'succeeded' | 'failed'; message: string }): Promise<void>;
   progress?(n: NodeRecord, percent: number, message: string): void;
+  /** The wait ended without success (timeout, abort, failure): what the deploy issued must go. */
+  ended(n: NodeRecord): Promise<void>;
 }
 
 export interface InspectionDeps {
@@ -222,6 +224,7 @@ export class InspectionFlow {
     if (this.d.channel.isConnected(n.uuid)) this.d.channel.send(n.uuid, CommandChannel.make('power_off'));
     await this.d.tokens.revokeToken(n.uuid, actor);
     this.closeRamdisk(n.uuid);
+    if (n.provisionState === 'deploy failed') await this.deployHandler?.ended(n);
     if (powerOff) {
       await this.d.power.setPower(n.uuid, 'off', true, actor).catch((e: Error) => this.d.log.warn({ node: n.name, err: e.message }, 'power off after the ramdisk failed'));
     }

@@ -79,6 +79,7 @@ export class DeployFlow {
     d.flow.handleDeploys({
       commandFor: (n) => this.commandFor(n),
       result: (n, r) => this.result(n, r),
+      ended: (n) => this.ended(n.uuid),
     });
   }
 
@@ -230,9 +231,13 @@ export class DeployFlow {
     this.d.log.info({ node: n.name, image: p.image }, 'deployed');
   }
 
+  private async ended(uuid: string): Promise<void> {
+    await this.d.deployTokens.revoke(uuid);
+    await rm(this.file(uuid), { force: true });
+  }
+
+  /** deploy failed, powered off; finish() calls ended() for the tokens and the pending file. */
   private async fail(n: NodeRecord, actor: string, message: string): Promise<void> {
-    await this.d.deployTokens.revoke(n.uuid);
-    await rm(this.file(n.uuid), { force: true });
     const failed = await this.d.flow.transition(n.uuid, 'fail', actor, message);
     await this.d.flow.finish(failed, 'server', true);
   }

@@ -102,6 +102,34 @@ describe('deploy through ospd and the osp-agent ramdisk binary', () => {
     expect(fake.bootOf('fake-deploy-a')).toMatchObject({ device: 'disk', persistent: true });
   }, 120_000);
 
+  it('ospd restarted in wait call-back: the deadline and the deploy survive, the machine that boots afterwards is deployed; abort revokes the deploy token', async () => {
+    const { s, m, uuid } = await setup();
+    await s.ospd!.core.deploy.deploy('deploy-a', 'img-a', {}, 'test');
+    await waitFor('wait call-back', async () => (await s.registry.get(uuid)).provisionState === 'wait call-back', { timeoutMs: 20_000 });
+    await s.stop();
+    await s.start();
+    expect((await s.registry.get(uuid)).provisionState).toBe('wait call-back');
+    m.boot();
+    const end = await waitFor('deploy end', async () => {
+      const n = await s.registry.get(uuid);
+      return n.provisionState === 'active' || n.provisionState === 'deploy failed' ? n : undefined;
+    }, { timeoutMs: 60_000 });
+    expect(end.provisionState, `${end.lastError}\n${m.stderr}`).toBe('active');
+
+    // Rebuild (same image), then abort while waiting: the deploy token issued for the new command is gone with it.
+    await m.halt();
+    const m2 = new FakeMachine({ macs: [MAC], diskBytes: DISK_BYTES });
+    machines.push(m2);
+    m2.bootParams(`127.0.0.1:${s.port}`, s.caSha256);
+    await s.ospd!.core.deploy.rebuild('deploy-a', undefined, {}, 'test');
+    await waitFor('wait call-back', async () => (await s.registry.get(uuid)).provisionState === 'wait call-back', { timeoutMs: 20_000 });
+    m2.boot();
+    await waitFor('a deploy token', async () => (await s.db.all('SELECT * FROM deploy_tokens WHERE node_uuid = ?', [uuid])).length > 0, { timeoutMs: 20_000 });
+    await s.runtime.flow.abort(uuid, 'test');
+    expect((await s.registry.get(uuid)).provisionState).toBe('deploy failed');
+    expect(await s.db.all('SELECT * FROM deploy_tokens WHERE node_uuid = ?', [uuid])).toEqual([]);
+  }, 120_000);
+
   it('a corrupted stored raw file: deploy failed naming both digests, powered off', async () => {
     const { s, m, uuid, images } = await setup();
     const fd = openSync(images.store.rawPath('img-a'), 'r+');
