@@ -130,6 +130,22 @@ describe('deploy through ospd and the osp-agent ramdisk binary', () => {
     expect(await s.db.all('SELECT * FROM deploy_tokens WHERE node_uuid = ?', [uuid])).toEqual([]);
   }, 120_000);
 
+  it('bad input is refused in one line before anything happens: unknown image, node not available, no disk matching the hints, disk too small, bad host name', async () => {
+    const { s, uuid } = await setup();
+    const deploy = s.ospd!.core.deploy;
+    await expect(deploy.deploy('deploy-a', 'no-such-image', {}, 'test')).rejects.toThrow('image no-such-image: not found');
+    await s.registry.update(uuid, [{ op: 'remove', path: '/root_device/name', value: '' }, { op: 'add', path: '/root_device/serial', value: 'other-disk' }], 'test');
+    await expect(deploy.deploy('deploy-a', 'img-a', {}, 'test')).rejects.toThrow(/no disk matches the root device hints \{"serial":"other-disk"\}; the inventory lists: \/dev\/vda \(64\.0 MiB \(67108864 bytes\), serial disk-0001\)/);
+    await s.registry.update(uuid, [{ op: 'remove', path: '/root_device/serial', value: '' }, { op: 'add', path: '/root_device/name', value: '/dev/vda' }], 'test');
+    await expect(deploy.deploy('deploy-a', 'img-a', { hostname: 'bad_host' }, 'test')).rejects.toThrow('hostname: "bad_host"');
+    await telemetryStore.putFacts(s.db, uuid, JSON.stringify({ disks: [{ name: '/dev/vda', size: 8 * MIB, serial: 'disk-0001' }] }), new Date().toISOString());
+    await expect(deploy.deploy('deploy-a', 'img-a', {}, 'test')).rejects.toThrow('image img-a: 16.0 MiB (16777216 bytes) does not fit on /dev/vda of node deploy-a (8.0 MiB (8388608 bytes))');
+    await s.bmc.states.apply(uuid, 'manage', 'test', {});
+    await expect(deploy.deploy('deploy-a', 'img-a', {}, 'test')).rejects.toThrow("node deploy-a is 'manageable': cannot 'deploy' there");
+    expect((await s.registry.get(uuid)).provisionState).toBe('manageable');
+    expect(await s.db.all('SELECT * FROM node_images WHERE node_uuid = ?', [uuid])).toEqual([]);
+  });
+
   it('a corrupted stored raw file: deploy failed naming both digests, powered off', async () => {
     const { s, m, uuid, images } = await setup();
     const fd = openSync(images.store.rawPath('img-a'), 'r+');
