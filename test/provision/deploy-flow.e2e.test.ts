@@ -71,7 +71,7 @@ function driveFile(disk: string, name: string): string {
 }
 
 describe('deploy through ospd and the osp-agent ramdisk binary', () => {
-  it('writes the qcow2 byte-identical to qemu-img convert, adds the config drive, boots from disk: active', async () => {
+  it('writes the qcow2 byte-identical to qemu-img convert, adds the config drive, boots from disk: active; undeploy cleans it back to available', async () => {
     const { s, m, uuid, qcow2 } = await setup();
     const keyFile = path.join(path.dirname(qcow2), 'key.pub');
     writeFileSync(keyFile, `# the operator's key\n${SSH_KEY}\n`);
@@ -100,6 +100,20 @@ describe('deploy through ospd and the osp-agent ramdisk binary', () => {
     expect(await s.db.all('SELECT * FROM deploy_tokens WHERE node_uuid = ?', [uuid])).toEqual([]);
     const fake = s.bmc.drivers.get('fake') as FakeDriver;
     expect(fake.bootOf('fake-deploy-a')).toMatchObject({ device: 'disk', persistent: true });
+
+    // Undeploy: the deployed system's token is revoked, the machine cleaned through the ramdisk, then available.
+    await m.halt();
+    const m2 = new FakeMachine({ macs: [MAC], diskBytes: DISK_BYTES });
+    machines.push(m2);
+    m2.bootParams(`127.0.0.1:${s.port}`, s.caSha256);
+    const undeploy = runProgram(process.execPath, [OSPCTL, 'node', 'undeploy', 'deploy-a', '--wait', '-f', 'json'], { env: { OSPCTL_CONFIG: s.adminConfig }, timeoutMs: 90_000 });
+    await waitFor('clean wait', async () => (await s.registry.get(uuid)).provisionState === 'clean wait', { timeoutMs: 20_000 });
+    await expect(s.ospd!.core.configs.authenticate(agentYaml.node, agentYaml.token)).rejects.toThrow();
+    m2.boot();
+    const u = await undeploy;
+    expect(u.code, `${u.stderr}\n${m2.stderr}`).toBe(0);
+    expect(JSON.parse(u.stdout)).toMatchObject({ provision_state: 'available' });
+    expect(await s.db.all('SELECT image_name FROM node_images WHERE node_uuid = ?', [uuid])).toEqual([]);
   }, 120_000);
 
   it('ospd restarted in wait call-back: the deadline and the deploy survive, the machine that boots afterwards is deployed; abort revokes the deploy token', async () => {
