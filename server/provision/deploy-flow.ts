@@ -36,6 +36,8 @@ interface PendingDeploy {
   metadata?: Record<string, string>;
   /** sha256 of the deployed system's node token, installed when the write succeeds. */
   agentTokenHash?: string;
+  /** The command that carries that token's config drive: only its result counts. */
+  commandId?: string;
 }
 
 export interface DeployFlowDeps {
@@ -201,10 +203,11 @@ export class DeployFlow {
     // Issued now rather than at deploy time: only the hash is kept, and a restart reaches this point again.
     const agentToken = generateToken('agent');
     const configDrive = await this.buildDrive(n, p, agentToken);
-    await this.save(n.uuid, { ...p, agentTokenHash: hashToken(agentToken) });
+    const command = CommandChannel.make('deploy');
+    await this.save(n.uuid, { ...p, agentTokenHash: hashToken(agentToken), commandId: command.id });
     const token = await this.d.deployTokens.issue(p.image, n.uuid, this.d.deployTokenTtlMs);
     return {
-      ...CommandChannel.make('deploy'),
+      ...command,
       deploy: {
         imageUrl: `${this.d.httpBaseUrl()}/images/${img.name}/raw`, token, extents: img.extents, virtualSizeBytes: img.virtualSizeBytes,
         rawSha256: img.rawSha256, device: p.device, configDrive,
@@ -212,9 +215,14 @@ export class DeployFlow {
     };
   }
 
-  private async result(n: NodeRecord, r: { status: 'succeeded' | 'failed'; message: string }): Promise<void> {
-    if (r.status === 'failed') return this.fail(n, 'agent', `deploy failed in the ramdisk: ${r.message}`);
+  private async result(n: NodeRecord, r: { commandId: string; status: 'succeeded' | 'failed'; message: string }): Promise<void> {
     const p = await this.pending(n.uuid);
+    // An agent that reconnected mid-write got a newer command (new tokens, new drive); the older one's end says nothing.
+    if (p?.commandId && p.commandId !== r.commandId) {
+      this.d.log.warn({ node: n.name, command: r.commandId, current: p.commandId, status: r.status }, 'ignoring the result of a superseded deploy command');
+      return;
+    }
+    if (r.status === 'failed') return this.fail(n, 'agent', `deploy failed in the ramdisk: ${r.message}`);
     await this.d.deployTokens.revoke(n.uuid);
     if (!p?.agentTokenHash) return this.fail(n, 'server', 'ospd restarted mid-operation: the deployed system has no token');
     try {

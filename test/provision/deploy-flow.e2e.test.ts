@@ -160,6 +160,22 @@ describe('deploy through ospd and the osp-agent ramdisk binary', () => {
     expect(await s.db.all('SELECT * FROM node_images WHERE node_uuid = ?', [uuid])).toEqual([]);
   });
 
+  it('an agent that reconnects mid-write gets a new command; the superseded command\'s result is ignored', async () => {
+    const { s, uuid } = await setup();
+    await s.ospd!.core.deploy.deploy('deploy-a', 'img-a', {}, 'test');
+    await waitFor('wait call-back', async () => (await s.registry.get(uuid)).provisionState === 'wait call-back', { timeoutMs: 20_000 });
+    // The agent's side of the stream, called as RamdiskService does.
+    const first = await s.runtime.flow.streamOpened(uuid);
+    const second = await s.runtime.flow.streamOpened(uuid);
+    expect(first?.kind).toBe('deploy');
+    expect(second?.deploy?.token).not.toBe(first?.deploy?.token);
+    await s.runtime.flow.commandResult(uuid, { commandId: first!.id, status: 'succeeded', message: 'old write', percent: 100 });
+    expect((await s.registry.get(uuid)).provisionState).toBe('wait call-back');
+    await s.runtime.flow.commandResult(uuid, { commandId: second!.id, status: 'failed', message: 'disk on fire', percent: 0 });
+    const n = await s.registry.get(uuid);
+    expect([n.provisionState, n.lastError]).toEqual(['deploy failed', 'deploy failed in the ramdisk: disk on fire']);
+  });
+
   it('a corrupted stored raw file: deploy failed naming both digests, powered off', async () => {
     const { s, m, uuid, images } = await setup();
     const fd = openSync(images.store.rawPath('img-a'), 'r+');
