@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { ServerError, type Connection } from '../client.js';
 import { ProvisionServiceClient } from '../../proto/gen/osp/v1/provision.js';
-import type { Node } from '../../proto/gen/osp/v1/node.js';
+import { NodeServiceClient, type Node } from '../../proto/gen/osp/v1/node.js';
 import { renderOne, UsageError } from '../output.js';
 import { withOutput, type Ctx, type OutputOpts } from '../command-kit.js';
 import { COLUMNS, DEFAULT_MAX_WAIT_MS, maxWait, waitWhile } from './node-inspect.js';
@@ -53,9 +53,32 @@ function waitOptions(cmd: Command): Command {
     .option('--max-wait <seconds>', 'give up waiting after this many seconds (default 3600)', maxWait);
 }
 
+/**
+ * While waiting, one line per new state change or agent progress report, on
+ * stderr (stdout keeps the answer, e.g. `-f json`); on a terminal the line is
+ * rewritten in place.
+ */
+function progressPrinter(c: Connection): (n: Node) => Promise<void> {
+  const nodes = c.client(NodeServiceClient);
+  const tty = process.stderr.isTTY === true;
+  let lastId = -1;
+  return async (n) => {
+    const events = (await c.call(nodes, nodes.listNodeEvents, { id: n.uuid, limit: 20 })).events;
+    const fresh = events.filter((e) => e.id > lastId && (e.type === 'provision' || e.type === 'ramdisk-progress')).reverse();
+    // The first poll only marks where this wait started.
+    if (lastId < 0) {
+      lastId = events[0]?.id ?? 0;
+      return;
+    }
+    for (const e of fresh) process.stderr.write(`${tty ? '\r\x1b[K' : ''}${n.name}: ${n.provisionState}: ${e.message}${tty ? '' : '\n'}`);
+    if (events.length) lastId = Math.max(lastId, events[0].id);
+    if (tty && ![...DEPLOY_BUSY, ...UNDEPLOY_BUSY].includes(n.provisionState)) process.stderr.write('\n');
+  };
+}
+
 async function settle(c: Connection, n: Node, busy: string[], goal: string, what: string, o: { wait?: boolean; maxWait?: number }): Promise<Node> {
   if (!o.wait) return n;
-  const end = await waitWhile(c, n.uuid, busy, o.maxWait ?? DEFAULT_MAX_WAIT_MS);
+  const end = await waitWhile(c, n.uuid, busy, o.maxWait ?? DEFAULT_MAX_WAIT_MS, progressPrinter(c));
   if (end.provisionState !== goal) throw new ServerError(`node ${end.name}: ${what} ended in '${end.provisionState}': ${end.lastError}`, 'NODE_STATE_INVALID');
   return end;
 }

@@ -16,11 +16,12 @@ export const COLUMNS: Column<Node>[] = [
 const POLL_MS = 1000;
 
 /** Polls the node until it leaves the busy states; the server's wait timeout bounds how long that takes. */
-export async function waitWhile(c: Connection, id: string, busy: string[], maxWaitMs: number): Promise<Node> {
+export async function waitWhile(c: Connection, id: string, busy: string[], maxWaitMs: number, onPoll?: (n: Node) => Promise<void>): Promise<Node> {
   const nodes = c.client(NodeServiceClient);
   const until = Date.now() + maxWaitMs;
   for (;;) {
     const n = await c.call(nodes, nodes.getNode, { id });
+    await onPoll?.(n);
     if (!busy.includes(n.provisionState)) return n;
     if (Date.now() > until) throw new ServerError(`node ${n.name} still '${n.provisionState}' after ${Math.round(maxWaitMs / 1000)} s of waiting`, 'DEADLINE_EXCEEDED');
     await new Promise((r) => setTimeout(r, POLL_MS));

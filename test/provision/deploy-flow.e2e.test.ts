@@ -82,6 +82,8 @@ describe('deploy through ospd and the osp-agent ramdisk binary', () => {
     const r = await deploy;
     expect(r.code, `${r.stderr}\n${m.stderr}`).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ name: 'deploy-a', provision_state: 'active' });
+    // --wait without a terminal: plain progress lines on stderr, the answer alone on stdout.
+    expect(r.stderr).toContain('deploy-a: active: done: wait call-back → active');
 
     const disk = path.join(m.root, 'dev', 'vda');
     const ref = path.join(path.dirname(qcow2), 'ref.raw');
