@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FakeDriver } from '../../server/bmc/fake.js';
@@ -43,8 +43,9 @@ function makeQcow2(): string {
   return qcow2;
 }
 
-async function setup(): Promise<{ s: InspectionServer; m: FakeMachine; uuid: string; images: ImageRuntime; qcow2: string }> {
-  const s = new InspectionServer({ cleanWaitTimeoutMs: 60_000 });
+async function setup(cleanWaitTimeoutMs = 60_000): Promise<{ s: InspectionServer; m: FakeMachine; uuid: string; images: ImageRuntime; qcow2: string }> {
+  // A deploy's wait call-back has the clean wait's timeout unless the node says otherwise.
+  const s = new InspectionServer({ cleanWaitTimeoutMs });
   s.http = true;
   servers.push(s);
   await s.start();
@@ -176,6 +177,16 @@ describe('deploy through ospd and the osp-agent ramdisk binary', () => {
     await s.runtime.flow.commandResult(uuid, { commandId: second!.id, status: 'failed', message: 'disk on fire', percent: 0 });
     const n = await s.registry.get(uuid);
     expect([n.provisionState, n.lastError]).toEqual(['deploy failed', 'deploy failed in the ramdisk: disk on fire']);
+  });
+
+  it('a machine that never calls back: deploy failed explaining where it stopped, powered off, no pending deploy left', async () => {
+    const { s, uuid } = await setup(1500);
+    await s.ospd!.core.deploy.deploy('deploy-a', 'img-a', {}, 'test');
+    await waitFor('deploy failed', async () => (await s.registry.get(uuid)).provisionState === 'deploy failed', { timeoutMs: 20_000 });
+    const n = await s.registry.get(uuid);
+    expect(n.lastError).toBe(`timed out after 1.5 s in 'wait call-back': ${MAC} never fetched the boot script (ospd does not serve DHCP here, so whether it got an address is unknown)`);
+    expect(n.powerState).toBe('off');
+    expect(existsSync(path.join(s.dataDir, 'deploys', `${uuid}.json`))).toBe(false);
   });
 
   it('a corrupted stored raw file: deploy failed naming both digests, powered off', async () => {
