@@ -292,14 +292,30 @@ export class TelemetryBroker implements InProcessBus {
       return false;
     }
     const now = Date.now();
-    const since = this.slowSince.get(client) ?? now;
-    this.slowSince.set(client, since);
+    const since = this.slowSince.get(client);
     this.counters?.slowDrops.inc();
-    if (now - since > this.drainTimeoutMs) {
-      this.log.warn({ clientId: client.id, queuedBytes: queued }, 'mqtt subscriber not reading; disconnecting');
-      client.close();
+    if (since === undefined) {
+      this.slowSince.set(client, now);
+      // Also when nothing more is published to it: a stuck socket must not stay open, holding its queue.
+      setTimeout(() => this.dropIfStillStuck(client), this.drainTimeoutMs + 1).unref();
+    } else if (now - since > this.drainTimeoutMs) {
+      this.disconnectStuck(client, queued);
     }
     return true;
+  }
+
+  private dropIfStillStuck(client: Client): void {
+    const since = this.slowSince.get(client);
+    if (since === undefined || client.closed) return;
+    const queued = (client.conn as { writableLength?: number }).writableLength ?? 0;
+    if (queued <= this.slowConsumerBytes) this.slowSince.delete(client);
+    else if (Date.now() - since > this.drainTimeoutMs) this.disconnectStuck(client, queued);
+  }
+
+  private disconnectStuck(client: Client, queued: number): void {
+    this.slowSince.delete(client);
+    this.log.warn({ clientId: client.id, queuedBytes: queued }, 'mqtt subscriber not reading; disconnecting');
+    client.close();
   }
 
   private async authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthenticateError | null> {
