@@ -7,6 +7,7 @@
 import { InMemoryAuthenticator } from '../../dist/server/telemetry/auth.js';
 import { TelemetryBroker } from '../../dist/server/telemetry/broker.js';
 import { TelemetryIngest } from '../../dist/server/telemetry/ingest.js';
+import { deliveryCounter } from './bench-child.mjs';
 
 const agents = Number(process.env.BENCH_AGENTS);
 const password = process.env.BENCH_PASSWORD;
@@ -18,31 +19,22 @@ if (mode !== 'memory' && mode !== 'off') {
 const auth = new InMemoryAuthenticator().addReader('bench-reader', password);
 for (let i = 0; i < agents; i++) auth.addAgent(`n${i}`, password);
 
-let received = 0;
-let latencies = [];
 const sink = {
   async saveFacts() {},
   async setAvailability() {},
   async saveMetrics(_node, _ts, values) {
-    received++;
-    if (values.sent_ms) latencies.push(Date.now() - values.sent_ms);
+    counter.record(values.sent_ms);
   },
 };
 const broker = new TelemetryBroker({ authenticator: auth, plain: { host: '127.0.0.1', port: 0 } });
 await broker.start();
 const ingest = mode === 'memory' ? new TelemetryIngest({ bus: broker, sink }) : null;
 await ingest?.start();
-process.send({ port: broker.ports().plain });
-process.on('message', async (m) => {
-  if (m.cmd === 'reset') {
-    received = 0;
-    latencies = [];
-    process.send({ ok: true });
-  } else if (m.cmd === 'stats') {
-    process.send({ received, latencies, rssBytes: process.memoryUsage().rss, clients: broker.connectedClients });
-  } else if (m.cmd === 'stop') {
+const counter = deliveryCounter({
+  extra: () => ({ rssBytes: process.memoryUsage().rss, clients: broker.connectedClients }),
+  stop: async () => {
     await ingest?.stop();
     await broker.stop();
-    process.exit(0);
-  }
+  },
 });
+process.send({ port: broker.ports().plain });
