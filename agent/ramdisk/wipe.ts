@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
-import { open, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { blockDeviceSizeBytes } from '../provision/target.js';
 
 export const MIB = 1024 * 1024;
 const CHUNK_BYTES = 4 * MIB;
@@ -42,25 +43,9 @@ export async function rootDisks(root: string): Promise<WipeTarget[]> {
     const p = path.join(dir, n);
     const st = await stat(p);
     if (st.isFile()) out.push({ path: p, sizeBytes: st.size });
-    else if (st.isBlockDevice()) out.push({ path: p, sizeBytes: await deviceSize(p) });
+    else if (st.isBlockDevice()) out.push({ path: p, sizeBytes: await blockDeviceSizeBytes(p).catch(() => 0) });
   }
   return out;
-}
-
-async function deviceSize(p: string): Promise<number> {
-  const fh = await open(p, 'r');
-  try {
-    // A block device's stat size is 0; sysfs knows it.
-    const { size } = await fh.stat();
-    if (size > 0) return size;
-    const sys = await readdir('/sys/class/block').catch(() => [] as string[]);
-    const name = path.basename(await realpath(p));
-    // /sys/class/block/<dev>/size counts 512-byte sectors whatever the device's own sector size.
-    if (sys.includes(name)) return Number((await readFile(`/sys/class/block/${name}/size`, 'utf8')).trim()) * 512;
-    return 0;
-  } finally {
-    await fh.close();
-  }
 }
 
 /**
