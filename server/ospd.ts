@@ -84,17 +84,13 @@ export class Ospd {
     readonly core: OspdCore,
     readonly parts: OspdPart[],
     private readonly api: GrpcApi,
-    private readonly machineFacing: string,
+    /** Why machines may not reach the advertised address (server/advertise.ts), warned about at start. */
+    private readonly advertiseProblems: () => string[],
   ) {}
 
   /** The gRPC port actually bound (the configured one may be 0). */
   get grpcPort(): number {
     return this.api.boundPort;
-  }
-
-  /** The gRPC API as clients and agents reach it. */
-  clientUrl(): string {
-    return hostPort(listenerHost(this.cfg.grpcListen, this.machineFacing), this.api.boundPort);
   }
 
   async start(): Promise<void> {
@@ -103,7 +99,7 @@ export class Ospd {
       await p.service?.start();
       this.started.push(p);
     }
-    for (const warning of advertiseProblems(this.cfg, this.machineFacing, this.api.boundPort)) this.log.warn({ advertise: this.machineFacing }, warning);
+    for (const warning of this.advertiseProblems()) this.log.warn(warning);
     await writeFileAtomic(path.join(this.cfg.dataDir, LISTENERS_FILE), JSON.stringify(this.listeners(), null, 2) + '\n', 0o644);
     this.log.info({ dataDir: this.cfg.dataDir, caSha256: this.core.tls.caSha256 }, 'ospd started');
   }
@@ -185,6 +181,7 @@ function wire(cfg: OspdConfig, log: Logger, base: Pick<OspdCore, 'db' | 'secrets
     settings: cfg.pxe, discovery: cfg.discovery, advertise: facing, grpcPort: () => api.boundPort,
     caSha256: tls.caSha256, db, log,
   });
+  const problems = () => advertiseProblems(cfg, facing, api.boundPort);
   const rules = new RuleStore(db, secrets);
   const inspection = new InspectionRuntime({
     db, registry, states: bmc.states, power: bmc.power, configs, inventory: telemetry.sink, rules,
@@ -193,11 +190,11 @@ function wire(cfg: OspdConfig, log: Logger, base: Pick<OspdCore, 'db' | 'secrets
     bootHistory: cfg.pxe.httpListen || cfg.pxe.tftpListen
       ? new BootLogHistory(pxe.store, () => pxe.services?.dhcp !== null && pxe.services?.dhcp !== undefined)
       : undefined,
-    advertiseProblems: () => advertiseProblems(cfg, facing, api.boundPort),
+    advertiseProblems: problems,
     cfg: cfg.inspection, log: log.child({ component: 'inspection' }),
   });
-  const ospd: { current?: Ospd } = {};
-  const clientUrl = () => ospd.current!.clientUrl();
+  // The gRPC API as clients and agents reach it (the port actually bound: the configured one may be 0).
+  const clientUrl = () => hostPort(listenerHost(cfg.grpcListen, facing), api.boundPort);
   const mqttUrl = () => telemetry.mqttUrl(listenerHost(cfg.telemetry.mqttListen, facing));
   const images = new ImageRuntime({ db, dataDir: cfg.dataDir, maxBytes: cfg.imageMaxBytes, http: () => pxe.services?.http, log: log.child({ component: 'images' }) });
   const deploy = new DeployFlow({
@@ -239,7 +236,7 @@ function wire(cfg: OspdConfig, log: Logger, base: Pick<OspdCore, 'db' | 'secrets
     // After the API: boot scripts carry its bound port.
     {
       name: 'pxe',
-      grpc: [pxeService(pxe, db, registry, cfg.discovery, auth, apiLog, () => advertiseProblems(cfg, facing, api.boundPort))],
+      grpc: [pxeService(pxe, db, registry, cfg.discovery, auth, apiLog, problems)],
       service: {
         start: async () => {
           await pxe.start();
@@ -277,6 +274,5 @@ function wire(cfg: OspdConfig, log: Logger, base: Pick<OspdCore, 'db' | 'secrets
     },
   ];
   for (const p of parts) api.register(p.grpc ?? []);
-  ospd.current = new Ospd(cfg, log, core, parts, api, facing);
-  return ospd.current;
+  return new Ospd(cfg, log, core, parts, api, problems);
 }
