@@ -93,20 +93,24 @@ export async function collectDisks(src: InventorySources): Promise<Inventory['di
     const kname = target?.split('/').pop();
     if (kname && !byPath.has(kname)) byPath.set(kname, `/dev/disk/by-path/${link}`);
   }
-  return devices
+  // lsblk takes SERIAL from udev's database; the ramdisk runs no udev, so the kernel's own copy
+  // (virtio-blk: block/X/serial, SCSI and NVMe: block/X/device/serial) is what root device hints can match.
+  const sysfsSerial = async (kname: string): Promise<string | null> =>
+    trimOrNull(await src.readText(`sys/block/${kname}/serial`)) ?? trimOrNull(await src.readText(`sys/block/${kname}/device/serial`));
+  const disks = devices
     // Virtual RAM-backed and empty devices are no install target (IPA skips them too).
-    .filter((d) => d.type === 'disk' && d.kname && !/^(zram|ram|loop)\d/.test(d.kname) && Number(d.size ?? 0) > 0)
-    .map((d) => ({
-      name: `/dev/${d.kname}`,
-      model: trimOrNull(d.model ?? null),
-      size: Number(d.size ?? 0),
-      rotational: d.rota === true || d.rota === '1',
-      wwn: trimOrNull(d.wwn ?? null),
-      serial: trimOrNull(d.serial ?? null),
-      vendor: trimOrNull(d.vendor ?? null),
-      hctl: trimOrNull(d.hctl ?? null),
-      by_path: byPath.get(d.kname as string) ?? null,
-    }));
+    .filter((d) => d.type === 'disk' && d.kname && !/^(zram|ram|loop)\d/.test(d.kname) && Number(d.size ?? 0) > 0);
+  return Promise.all(disks.map(async (d) => ({
+    name: `/dev/${d.kname}`,
+    model: trimOrNull(d.model ?? null),
+    size: Number(d.size ?? 0),
+    rotational: d.rota === true || d.rota === '1',
+    wwn: trimOrNull(d.wwn ?? null),
+    serial: trimOrNull(d.serial ?? null) ?? await sysfsSerial(d.kname as string),
+    vendor: trimOrNull(d.vendor ?? null),
+    hctl: trimOrNull(d.hctl ?? null),
+    by_path: byPath.get(d.kname as string) ?? null,
+  })));
 }
 
 export async function collectInterfaces(src: InventorySources, ipv4: (name: string) => string | null): Promise<Inventory['interfaces']> {

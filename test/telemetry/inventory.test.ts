@@ -34,6 +34,7 @@ function fakeMachine(root: string): void {
   write(root, 'proc/sys/kernel/hostname', 'compute-0\n');
   mkdirSync(join(root, 'dev/disk/by-path'), { recursive: true });
   symlinkSync('../../vda', join(root, 'dev/disk/by-path/pci-0000:00:05.0'));
+  write(root, 'sys/block/vdb/serial', 'lab-d1\n');
 }
 
 /** Fixture commands: the only stand-in here, because lsblk/ipmitool would describe this host, not the fake root. */
@@ -42,6 +43,8 @@ class FakeRootSources extends HostSources implements InventorySources {
     if (command === 'lsblk') {
       return JSON.stringify({ blockdevices: [
         { kname: 'vda', model: null, size: 53687091200, rota: true, wwn: null, serial: null, vendor: '0x1af4', hctl: null, type: 'disk' },
+        // No udev (the ramdisk): lsblk has no serial, the kernel's sysfs copy has.
+        { kname: 'vdb', model: null, size: 6442450944, rota: true, wwn: null, serial: null, vendor: '0x1af4', hctl: null, type: 'disk' },
         { kname: 'zram0', size: 1000, rota: false, type: 'disk' },
         { kname: 'sr0', size: 1000, rota: true, type: 'rom' },
       ] });
@@ -61,7 +64,10 @@ describe('inventory collector', () => {
       expect(inv.cpu).toEqual({ model_name: fixture.cpu.model_name, frequency: fixture.cpu.frequency, count: 2, architecture: 'x86_64', flags: ['fpu', 'vme', 'sse2', 'vmx'] });
       expect(inv.memory).toEqual({ total: 6109632 * 1024, physical_mb: 6144 });
       expect(inv.memory!.physical_mb).toBe(fixture.memory.physical_mb);
-      expect(inv.disks).toEqual([{ name: '/dev/vda', model: null, size: 53687091200, rotational: true, wwn: null, serial: null, vendor: '0x1af4', hctl: null, by_path: '/dev/disk/by-path/pci-0000:00:05.0' }]);
+      expect(inv.disks).toEqual([
+        { name: '/dev/vda', model: null, size: 53687091200, rotational: true, wwn: null, serial: null, vendor: '0x1af4', hctl: null, by_path: '/dev/disk/by-path/pci-0000:00:05.0' },
+        { name: '/dev/vdb', model: null, size: 6442450944, rotational: true, wwn: null, serial: 'lab-d1', vendor: '0x1af4', hctl: null, by_path: null },
+      ]);
       expect(inv.interfaces).toEqual([{ name: 'eth0', mac_address: '00:ca:ff:65:6e:68', ipv4_address: '172.22.0.43', has_carrier: true, speed_mbps: 1000, vendor: '0x1af4', product: '0x0001' }]);
       expect(inv.system_vendor).toEqual({ product_name: 'KVM', serial_number: null, manufacturer: 'Red Hat' });
       expect(inv.boot).toEqual({ current_boot_mode: 'uefi', pxe_interface: fixture.boot.pxe_interface });
