@@ -17,6 +17,7 @@ export const NODE_COLUMNS: Column<Node>[] = [
   { key: 'profile', label: 'Profile', get: (n) => n.capabilities.profile ?? '' },
   { key: 'root_device', label: 'Root Device', get: (n) => n.rootDevice },
   { key: 'last_error', label: 'Last Error', get: (n) => n.lastError },
+  { key: 'current_step', label: 'Current Step', get: (n) => n.currentStep },
   { key: 'created_at', label: 'Created At', get: (n) => n.createdAt },
   { key: 'updated_at', label: 'Updated At', get: (n) => n.updatedAt },
 ];

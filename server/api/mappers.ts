@@ -14,7 +14,7 @@ export function toProtoNode(n: NodeRecord): Node {
     uuid: n.uuid, name: n.name, ports: n.ports, driver: n.driver, driverInfo: maskSecrets(n.driverInfo),
     properties: pickProperties(n.properties),
     capabilities: n.capabilities, rootDevice: n.rootDevice, provisionState: n.provisionState, powerState: n.powerState,
-    maintenance: n.maintenance, maintenanceReason: n.maintenanceReason, lastError: n.lastError, createdAt: n.createdAt, updatedAt: n.updatedAt,
+    maintenance: n.maintenance, maintenanceReason: n.maintenanceReason, lastError: n.lastError, currentStep: n.currentStep, createdAt: n.createdAt, updatedAt: n.updatedAt,
   };
 }
 

@@ -35,6 +35,8 @@ export interface NodeRecord extends NodeInput {
   maintenance: boolean;
   maintenanceReason: string;
   lastError: string;
+  /** What the node is doing now while a flow drives it ("write image: 45%"); '' when idle. */
+  currentStep: string;
   createdAt: string;
   updatedAt: string;
 }

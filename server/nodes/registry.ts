@@ -104,7 +104,7 @@ export class NodeRegistry {
     const now = new Date().toISOString();
     return {
       uuid: randomUUID(), ...input, driverInfo: this.seal(input.driverInfo), provisionState: 'enroll', powerState: 'unknown',
-      maintenance: false, maintenanceReason: '', lastError: '', createdAt: now, updatedAt: now,
+      maintenance: false, maintenanceReason: '', lastError: '', currentStep: '', createdAt: now, updatedAt: now,
     };
   }
 

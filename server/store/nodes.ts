@@ -14,6 +14,7 @@ interface NodeRow {
   maintenance: number;
   maintenance_reason: string;
   last_error: string;
+  current_step: string;
   created_at: string;
   updated_at: string;
   ports: string | null;
@@ -36,6 +37,7 @@ function fromRow(r: NodeRow): NodeRecord {
     maintenance: r.maintenance === 1,
     maintenanceReason: r.maintenance_reason,
     lastError: r.last_error,
+    currentStep: r.current_step,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -123,21 +125,26 @@ export const nodeStore = {
   async insert(q: Queryable, n: NodeRecord): Promise<void> {
     await q.run(
       `INSERT INTO nodes (uuid, name, driver, driver_info, properties, capabilities, root_device, provision_state, power_state,
-        maintenance, maintenance_reason, last_error, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+        maintenance, maintenance_reason, last_error, current_step, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
       [n.uuid, n.name, n.driver, JSON.stringify(n.driverInfo), JSON.stringify(n.properties), JSON.stringify(n.capabilities),
         JSON.stringify(n.rootDevice), n.provisionState, n.powerState, n.maintenance ? 1 : 0, n.maintenanceReason, n.lastError,
-        n.createdAt, n.updatedAt]);
+        n.currentStep, n.createdAt, n.updatedAt]);
     await nodeStore.setPorts(q, n.uuid, n.ports, n.createdAt);
   },
 
   async update(q: Queryable, n: NodeRecord): Promise<void> {
     await q.run(
       `UPDATE nodes SET name=?, driver=?, driver_info=?, properties=?, capabilities=?, root_device=?, provision_state=?, power_state=?,
-        maintenance=?, maintenance_reason=?, last_error=?, updated_at=? WHERE uuid=?`,
+        maintenance=?, maintenance_reason=?, last_error=?, current_step=?, updated_at=? WHERE uuid=?`,
       [n.name, n.driver, JSON.stringify(n.driverInfo), JSON.stringify(n.properties), JSON.stringify(n.capabilities),
         JSON.stringify(n.rootDevice), n.provisionState, n.powerState, n.maintenance ? 1 : 0, n.maintenanceReason, n.lastError,
-        n.updatedAt, n.uuid]);
+        n.currentStep, n.updatedAt, n.uuid]);
     await nodeStore.setPorts(q, n.uuid, n.ports, n.updatedAt);
+  },
+
+  /** Only the step line: progress reports must not race a transition's full-row update. */
+  async setCurrentStep(q: Queryable, uuid: string, step: string): Promise<void> {
+    await q.run('UPDATE nodes SET current_step = ? WHERE uuid = ?', [step.slice(0, 300), uuid]);
   },
 
   async setPorts(q: Queryable, uuid: string, macs: string[], now: string): Promise<void> {

@@ -27,7 +27,7 @@ export function node(over: Partial<NodeRecord> = {}): NodeRecord {
   return {
     uuid: '11111111-2222-4333-8444-555555555555', name: 'n1', ports: [], driver: 'fake', driverInfo: {},
     properties: {}, capabilities: {}, rootDevice: {}, provisionState: 'manageable', powerState: 'power off',
-    maintenance: false, maintenanceReason: '', lastError: '', createdAt: '2025-01-01T00:00:00Z', updatedAt: '2025-01-01T00:00:00Z',
+    maintenance: false, maintenanceReason: '', lastError: '', currentStep: '', createdAt: '2025-01-01T00:00:00Z', updatedAt: '2025-01-01T00:00:00Z',
     ...over,
   };
 }

@@ -78,7 +78,7 @@ describe('node validation', () => {
 describe('node patch', () => {
   const base: NodeRecord = {
     uuid: 'u', name: 'n', ports: ['52:54:00:00:00:01'], driver: 'ipmi', driverInfo: { address: 'h', password: 'enc:v1:x' }, properties: { cpus: 2 },
-    capabilities: {}, rootDevice: {}, provisionState: 'enroll', powerState: 'unknown', maintenance: false, maintenanceReason: '', lastError: '',
+    capabilities: {}, rootDevice: {}, provisionState: 'enroll', powerState: 'unknown', maintenance: false, maintenanceReason: '', lastError: '', currentStep: '',
     createdAt: 't', updatedAt: 't',
   };
 

@@ -45,4 +45,9 @@ export const nodeMigrations: Migration[] = [
       CREATE INDEX nodes_state ON nodes(provision_state);
     `,
   },
+  {
+    // What a node in a wait state is doing now (Ironic's deploy_step/clean_step, as one line).
+    id: '0003-node-current-step',
+    sql: `ALTER TABLE nodes ADD COLUMN current_step TEXT NOT NULL DEFAULT ''`,
+  },
 ];

@@ -58,6 +58,11 @@ export interface Node {
   /** RFC 3339 UTC. */
   createdAt: string;
   updatedAt: string;
+  /**
+   * What the node is doing now while ospd drives it through a flow, e.g.
+   * "write image: 45% (812 of 1800 MB, 96.3 MB/s)"; empty when idle.
+   */
+  currentStep: string;
 }
 
 export interface Node_DriverInfoEntry {
@@ -224,6 +229,7 @@ function createBaseNode(): Node {
     lastError: "",
     createdAt: "",
     updatedAt: "",
+    currentStep: "",
   };
 }
 
@@ -273,6 +279,9 @@ export const Node: MessageFns<Node> = {
     }
     if (message.updatedAt !== "") {
       writer.uint32(122).string(message.updatedAt);
+    }
+    if (message.currentStep !== "") {
+      writer.uint32(130).string(message.currentStep);
     }
     return writer;
   },
@@ -419,6 +428,14 @@ export const Node: MessageFns<Node> = {
             message.updatedAt = reader.string();
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.currentStep = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -537,6 +554,11 @@ export const Node: MessageFns<Node> = {
         : isSet(object.updated_at)
         ? globalThis.String(object.updated_at)
         : "",
+      currentStep: isSet(object.currentStep)
+        ? globalThis.String(object.currentStep)
+        : isSet(object.current_step)
+        ? globalThis.String(object.current_step)
+        : "",
     };
   },
 
@@ -605,6 +627,9 @@ export const Node: MessageFns<Node> = {
     if (message.updatedAt !== "") {
       obj.updatedAt = message.updatedAt;
     }
+    if (message.currentStep !== "") {
+      obj.currentStep = message.currentStep;
+    }
     return obj;
   },
 
@@ -654,6 +679,7 @@ export const Node: MessageFns<Node> = {
     message.lastError = object.lastError ?? "";
     message.createdAt = object.createdAt ?? "";
     message.updatedAt = object.updatedAt ?? "";
+    message.currentStep = object.currentStep ?? "";
     return message;
   },
 };
