@@ -97,6 +97,10 @@ export const catalogue = {
   IMAGE_FETCH_FAILED: { status: GrpcStatus.UNAVAILABLE, message: 'image download failed' },
   DEPLOY_TARGET_INVALID: { status: GrpcStatus.FAILED_PRECONDITION, message: 'deploy target device unusable' },
   DEPLOY_TARGET_TOO_SMALL: { status: GrpcStatus.FAILED_PRECONDITION, message: 'image larger than the target disk' },
+
+  // Orchestration (issue 12): HOT templates and environments
+  TEMPLATE_INVALID: { status: GrpcStatus.INVALID_ARGUMENT, message: 'template or environment rejected' },
+  TEMPLATE_BUNDLE_TOO_LARGE: { status: GrpcStatus.INVALID_ARGUMENT, message: 'template bundle larger than the limit' },
 } as const;
 
 export type ErrorCode = keyof typeof catalogue;
