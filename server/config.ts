@@ -35,6 +35,19 @@ export interface OspdConfig {
   inspection: { inspectWaitTimeoutMs: number; cleanWaitTimeoutMs: number; discovery: boolean };
   /** Largest image file an upload may send (issue 11). */
   imageMaxBytes: number;
+  /** Deploys (issue 11). */
+  provision: ProvisionConfig;
+}
+
+export interface ProvisionConfig {
+  /** `wait call-back` of a deploy; null: the clean wait's. */
+  deployWaitTimeoutMs: number | null;
+  /** After the reboot into the disk: a deployed agent not connected by then is a warning, not a failure. */
+  deployBootTimeoutMs: number;
+  /** A ramdisk still connected after inspection or cleaning stays up for the next operation (node capability fast_track overrides). */
+  fastTrack: boolean;
+  /** How long such a ramdisk waits, powered on, before it is powered off as usual. */
+  fastTrackTimeoutMs: number;
 }
 
 export interface PxeSettings {
@@ -86,6 +99,11 @@ interface Setting {
   arg?: string;
   repeatable?: boolean;
   apply(cfg: Partial<OspdConfig>, raw: Raw): void;
+}
+
+function parseBool(key: string, raw: Raw): boolean {
+  if (raw !== true && raw !== false && raw !== 'true' && raw !== 'false') fail(key, raw, 'true or false');
+  return raw === true || raw === 'true';
 }
 
 function fail(key: string, value: unknown, expected: string): never {
@@ -179,6 +197,22 @@ export const settings: Setting[] = [
   {
     key: 'clean-wait-timeout-ms', arg: 'MS', describe: 'how long cleaning waits for the ramdisk agent (default 1800000, 30 min; per node: capability clean_wait_timeout_ms)',
     apply: (c, raw) => (c.inspection!.cleanWaitTimeoutMs = parseInt10('clean-wait-timeout-ms', raw, 1_000, 86_400_000)),
+  },
+  {
+    key: 'deploy-wait-timeout-ms', arg: 'MS', describe: "how long a deploy waits for the ramdisk agent to call back and write (default: clean-wait-timeout-ms; per node: capability deploy_wait_timeout_ms)",
+    apply: (c, raw) => (c.provision!.deployWaitTimeoutMs = parseInt10('deploy-wait-timeout-ms', raw, 1_000, 86_400_000)),
+  },
+  {
+    key: 'deploy-boot-timeout-ms', arg: 'MS', describe: "how long after a deploy's reboot the deployed system's agent may take to connect before a warning event (default 1800000, 30 min)",
+    apply: (c, raw) => (c.provision!.deployBootTimeoutMs = parseInt10('deploy-boot-timeout-ms', raw, 1_000, 86_400_000)),
+  },
+  {
+    key: 'fast-track', describe: 'keep a ramdisk that finished inspection or cleaning running, so the next cleaning or deploy needs no power cycle (default off; per node: capability fast_track=true|false)',
+    apply: (c, raw) => (c.provision!.fastTrack = parseBool('fast-track', raw)),
+  },
+  {
+    key: 'fast-track-timeout-ms', arg: 'MS', describe: 'how long a fast-track ramdisk waits for its next command before it is powered off (default 300000, 5 min)',
+    apply: (c, raw) => (c.provision!.fastTrackTimeoutMs = parseInt10('fast-track-timeout-ms', raw, 1_000, 86_400_000)),
   },
   {
     key: 'image-max-bytes', arg: 'BYTES', describe: 'largest image file an upload may send (default 68719476736, 64 GiB)',
@@ -284,10 +318,7 @@ function pxeSettings(): Setting[] {
     },
     {
       key: 'discovery', describe: 'answer machines nobody registered, so they boot the ramdisk and enrol themselves (default off)',
-      apply: (c, raw) => {
-        if (raw !== true && raw !== false && raw !== 'true' && raw !== 'false') fail('discovery', raw, 'true or false');
-        c.discovery = raw === true || raw === 'true';
-      },
+      apply: (c, raw) => (c.discovery = parseBool('discovery', raw)),
     },
     { key: 'ramdisk-kernel', arg: 'FILE', describe: 'ramdisk kernel (default <http-root>/ramdisk.kernel)', apply: (c, raw) => (c.pxe!.ramdiskKernel = path.resolve(parseString('ramdisk-kernel', raw))) },
     { key: 'ramdisk-initramfs', arg: 'FILE', describe: 'ramdisk initramfs (default <http-root>/ramdisk.initramfs)', apply: (c, raw) => (c.pxe!.ramdiskInitramfs = path.resolve(parseString('ramdisk-initramfs', raw))) },
@@ -324,6 +355,7 @@ function defaults(): OspdConfig {
     discovery: false,
     inspection: { inspectWaitTimeoutMs: 15 * 60_000, cleanWaitTimeoutMs: 30 * 60_000, discovery: false },
     imageMaxBytes: 64 * 1024 ** 3,
+    provision: { deployWaitTimeoutMs: null, deployBootTimeoutMs: 30 * 60_000, fastTrack: false, fastTrackTimeoutMs: 5 * 60_000 },
   };
 }
 

@@ -14,6 +14,7 @@ import { NodeRegistry } from './nodes/registry.js';
 import { BmcControl } from './nodes/bmc-control.js';
 import { NodeConfigs } from './agents/configs.js';
 import { MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from './telemetry/prometheus.js';
+import { MqttNodeEvents } from './telemetry/node-events.js';
 import { TelemetryRuntime } from './telemetry/runtime.js';
 import { registerOspdMetrics } from './telemetry/ospd-metrics.js';
 import { PxeRuntime } from './pxe/runtime.js';
@@ -182,6 +183,12 @@ function wire(cfg: OspdConfig, log: Logger, base: Pick<OspdCore, 'db' | 'secrets
     caSha256: tls.caSha256, db, log,
   });
   const problems = () => advertiseProblems(cfg, facing, api.boundPort);
+  // One live feed for MQTT consumers: every committed state change, as it commits.
+  const nodeEvents = new MqttNodeEvents(telemetry.broker, log.child({ component: 'node-events' }));
+  bmc.states.observe((n, c) => nodeEvents.publish(n, {
+    type: 'provision', state: c.to, message: `${c.action}: ${c.from} → ${c.to}${c.lastError ? `: ${c.lastError}` : ''}`,
+    detail: { action: c.action, from: c.from, actor: c.actor, ...(c.lastError ? { last_error: c.lastError } : {}) },
+  }));
   const rules = new RuleStore(db, secrets);
   const inspection = new InspectionRuntime({
     db, registry, states: bmc.states, power: bmc.power, configs, inventory: telemetry.sink, rules,
@@ -191,7 +198,10 @@ function wire(cfg: OspdConfig, log: Logger, base: Pick<OspdCore, 'db' | 'secrets
       ? new BootLogHistory(pxe.store, () => pxe.services?.dhcp !== null && pxe.services?.dhcp !== undefined)
       : undefined,
     advertiseProblems: problems,
-    cfg: cfg.inspection, log: log.child({ component: 'inspection' }),
+    cfg: cfg.inspection, events: nodeEvents, log: log.child({ component: 'inspection' }),
+    ramdisk: {
+      deployWaitTimeoutMs: cfg.provision.deployWaitTimeoutMs ?? undefined, fastTrack: cfg.provision.fastTrack, fastTrackTimeoutMs: cfg.provision.fastTrackTimeoutMs,
+    },
   });
   // The gRPC API as clients and agents reach it (the port actually bound: the configured one may be 0).
   const clientUrl = () => hostPort(listenerHost(cfg.grpcListen, facing), api.boundPort);
@@ -206,7 +216,8 @@ function wire(cfg: OspdConfig, log: Logger, base: Pick<OspdCore, 'db' | 'secrets
     },
     dhcp: () => ({ router: cfg.pxe.dhcpRouter, dns: cfg.pxe.dhcpDns }),
     // The token lives as long as the machine may take to call back and write.
-    dataDir: cfg.dataDir, deployTokenTtlMs: cfg.inspection.cleanWaitTimeoutMs + 60 * 60_000, log: log.child({ component: 'deploy' }),
+    dataDir: cfg.dataDir, deployTokenTtlMs: (cfg.provision.deployWaitTimeoutMs ?? cfg.inspection.cleanWaitTimeoutMs) + 60 * 60_000, log: log.child({ component: 'deploy' }),
+    deployBootTimeoutMs: cfg.provision.deployBootTimeoutMs, events: nodeEvents,
   });
   const core: OspdCore = { ...base, registry, bmc, configs, telemetry, pxe, inspection, rules, metrics, deploy };
 
@@ -251,7 +262,7 @@ function wire(cfg: OspdConfig, log: Logger, base: Pick<OspdCore, 'db' | 'secrets
     // After pxe: the download route goes on its HTTP listener.
     { name: 'images', service: images, grpc: [imageService(images.store, auth, apiLog)] },
     // The deploy's wait is the inspection part's (started before the API); this adds the operator calls.
-    { name: 'provision', grpc: [provisionService(deploy, auth, apiLog)] },
+    { name: 'provision', service: deploy.bootWatch, grpc: [provisionService(deploy, auth, apiLog)] },
     // Last: admin.yaml announces a ready server.
     {
       name: 'admin',

@@ -50,6 +50,7 @@ export class NodeConfigs {
   private readonly listeners = new Map<string, Set<RevisionListener>>();
   /** Live streams per node, ended when the node's token is revoked. */
   private readonly kicks = new Map<string, Set<() => void>>();
+  private readonly authObservers = new Set<(nodeUuid: string) => void>();
 
   constructor(
     private readonly db: Database,
@@ -199,7 +200,14 @@ export class NodeConfigs {
     // Compare even when there is nothing to compare with, so timing does not tell a known node from an unknown one.
     const ok = tokenMatches(token, hash ?? '0'.repeat(64));
     if (!node || !hash || !ok) throw new OspError('AGENT_TOKEN_INVALID');
+    for (const fn of this.authObservers) fn(node.uuid);
     return node;
+  }
+
+  /** Told of each call a node's token authenticated: the deploy's boot watch learns the deployed agent is up. */
+  onAuthenticated(fn: (nodeUuid: string) => void): () => void {
+    this.authObservers.add(fn);
+    return () => this.authObservers.delete(fn);
   }
 
   async ack(node: NodeRecord, a: AckRow): Promise<void> {

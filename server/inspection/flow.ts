@@ -7,6 +7,7 @@ import type { NodeRecord, ProvisionState } from '../nodes/model.js';
 import type { NodeRegistry } from '../nodes/registry.js';
 import type { ProvisionStates } from '../nodes/provision.js';
 import type { Transition } from '../nodes/states.js';
+import type { NodeEventSink } from '../nodes/live-events.js';
 import { CommandChannel, type Command } from './commands.js';
 import { explainTimeout, type BootHistory } from './explain.js';
 import { currentWait, waitFacts, RAMDISK_EVENT, type WaitEntry } from './history.js';
@@ -40,6 +41,10 @@ export interface InspectionOptions {
   cleanWaitTimeoutMs: number;
   /** `wait call-back` of a deploy; default: the clean wait's. */
   deployWaitTimeoutMs?: number;
+  /** Keep a ramdisk that finished for the next operation (node capability fast_track overrides). */
+  fastTrack?: boolean;
+  /** How long a kept ramdisk waits for that operation before it is powered off. */
+  fastTrackTimeoutMs?: number;
 }
 
 /**
@@ -50,7 +55,6 @@ export interface InspectionOptions {
 export interface DeployWaitHandler {
   commandFor(n: NodeRecord): Promise<Command | undefined>;
   result(n: NodeRecord, r: { commandId: string; status: 'succeeded' | 'failed'; message: string }): Promise<void>;
-  progress?(n: NodeRecord, percent: number, message: string): void;
   /** The wait ended without success (timeout, abort, failure): what the deploy issued must go. */
   ended(n: NodeRecord): Promise<void>;
 }
@@ -68,6 +72,8 @@ export interface InspectionDeps {
   advertiseProblems?: () => string[];
   channel: CommandChannel;
   options: InspectionOptions;
+  /** The live feed on MQTT (state changes go there from ProvisionStates; progress from here). */
+  events?: NodeEventSink;
   log: Logger;
 }
 
@@ -79,6 +85,11 @@ const NON_RESUMABLE: readonly ProvisionState[] = ['inspecting', 'cleaning', 'dep
 export const RESTART_MESSAGE = 'ospd restarted mid-operation';
 // Per-node override of the wait timeout, as a capability (driver_info keys are per driver and checked strictly).
 const TIMEOUT_CAPABILITY: Record<FlowWaitState, string> = { 'inspect wait': 'inspect_wait_timeout_ms', 'clean wait': 'clean_wait_timeout_ms', 'wait call-back': 'deploy_wait_timeout_ms' };
+const FAST_TRACK_CAPABILITY = 'fast_track';
+/** Where a ramdisk waits for its next operation under fast track (after inspection, after cleaning). */
+const IDLE_STATES: readonly ProvisionState[] = ['manageable', 'available'];
+const DEFAULT_FAST_TRACK_TIMEOUT_MS = 5 * 60_000;
+const COMMAND_STEP: Record<string, string> = { inspect: 'collect the inventory', clean: 'wipe disk metadata', deploy: 'write image' };
 
 /**
  * Inspection and cleaning: drives a node through inspecting/cleaning and
@@ -87,6 +98,8 @@ const TIMEOUT_CAPABILITY: Record<FlowWaitState, string> = { 'inspect wait': 'ins
  */
 export class InspectionFlow {
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Fast track: ramdisks kept up after their work, each with the timer that powers it off unused. */
+  private readonly kept = new Map<string, NodeJS.Timeout>();
   private readonly work = new Set<Promise<unknown>>();
   private readonly settleWaiters = new Map<string, Set<(n: NodeRecord) => void>>();
   private stopped = true;
@@ -116,8 +129,9 @@ export class InspectionFlow {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.timers.values()) clearTimeout(t);
+    for (const t of [...this.timers.values(), ...this.kept.values()]) clearTimeout(t);
     this.timers.clear();
+    this.kept.clear();
     this.d.channel.closeAll();
     await Promise.allSettled([...this.work]);
   }
@@ -129,8 +143,8 @@ export class InspectionFlow {
   }
 
   /** One state-table step; wakes anyone waiting for the node to settle. */
-  async transition(id: string, t: Transition, actor: string, lastError?: string, data?: Record<string, unknown>): Promise<NodeRecord> {
-    const n = await this.d.states.apply(id, t, actor, { lastError, data });
+  async transition(id: string, t: Transition, actor: string, lastError?: string, data?: Record<string, unknown>, step?: string): Promise<NodeRecord> {
+    const n = await this.d.states.apply(id, t, actor, { lastError, data, step });
     for (const fn of [...(this.settleWaiters.get(n.uuid) ?? [])]) fn(n);
     return n;
   }
@@ -158,7 +172,9 @@ export class InspectionFlow {
 
   /** PXE once, power on (or reboot), then the wait state with its stored deadline; failures fail the node. */
   async bootIntoRamdisk(n: NodeRecord, wait: FlowWaitState, actor: string): Promise<void> {
+    if (this.unkeep(n.uuid) && this.d.channel.isConnected(n.uuid)) return this.fastTrack(n, wait, actor);
     let step = 'set one-time boot to PXE';
+    await this.setStep(n.uuid, 'set one-time PXE boot and power on');
     try {
       await this.d.power.setBootDevice(n.uuid, { device: 'pxe', persistent: false }, actor);
       step = 'power on';
@@ -168,11 +184,79 @@ export class InspectionFlow {
       await this.transition(n.uuid, 'fail', actor, `${step} failed: ${(e as Error).message}`).catch((err: Error) => this.d.log.warn({ node: n.name, err: err.message }, 'could not record failure'));
       return;
     }
+    await this.enterWait(n, wait, actor, false);
+  }
+
+  /** The wait state with its stored deadline and timer. */
+  private async enterWait(n: NodeRecord, wait: FlowWaitState, actor: string, fastTrack: boolean): Promise<NodeRecord> {
     const timeoutMs = this.timeoutFor(n, wait);
     const deadline = new Date(Date.now() + timeoutMs).toISOString();
-    const after = await this.transition(n.uuid, 'wait', actor, undefined, { deadline, timeoutMs });
+    const after = await this.transition(n.uuid, 'wait', actor, undefined, { deadline, timeoutMs, ...(fastTrack ? { fastTrack: true } : {}) });
+    await this.setStep(after.uuid, fastTrack ? 'fast track: the ramdisk is still connected' : 'wait for the ramdisk to boot and call back');
     const w = await currentWait(this.d.db, after.uuid, wait);
     if (w) this.arm(after.uuid, w);
+    return after;
+  }
+
+  /** No PXE, no power cycle: the kept ramdisk gets the wait's command on the stream it holds open. */
+  private async fastTrack(n: NodeRecord, wait: FlowWaitState, actor: string): Promise<void> {
+    this.d.log.info({ node: n.name, wait }, 'fast track: the ramdisk agent is still connected');
+    const after = await this.enterWait(n, wait, actor, true);
+    const c = await this.commandForState(after);
+    if (c) this.d.channel.send(after.uuid, c);
+  }
+
+  private fastTrackOn(n: NodeRecord): boolean {
+    const v = n.capabilities[FAST_TRACK_CAPABILITY];
+    if (v === 'true' || v === 'false') return v === 'true';
+    if (v !== undefined) this.d.log.warn({ node: n.name, capability: FAST_TRACK_CAPABILITY, value: v }, 'ignoring capability: expected true or false');
+    return this.d.options.fastTrack ?? false;
+  }
+
+  /**
+   * After inspection or cleaning succeeded: with fast track the ramdisk stays
+   * up (stream, token, power) until the next operation takes it or
+   * fast-track-timeout-ms passes; otherwise its session ends, powered off.
+   */
+  private async release(n: NodeRecord): Promise<void> {
+    if (!this.fastTrackOn(n) || !this.d.channel.isConnected(n.uuid)) return this.finish(n, 'server', true);
+    this.clearWaitTimer(n.uuid);
+    this.keep(n.uuid);
+  }
+
+  /** The step a node shows after its ramdisk's work is done. */
+  private keptStep(uuid: string): string {
+    return this.kept.has(uuid) ? 'fast track: ramdisk kept running for the next operation' : '';
+  }
+
+  private keep(uuid: string): void {
+    this.unkeep(uuid);
+    const t = setTimeout(() => {
+      this.kept.delete(uuid);
+      void this.track(this.expireKept(uuid)).catch((e: Error) => this.d.log.error({ uuid, err: e.message }, 'ending a fast-track ramdisk failed'));
+    }, this.d.options.fastTrackTimeoutMs ?? DEFAULT_FAST_TRACK_TIMEOUT_MS);
+    t.unref();
+    this.kept.set(uuid, t);
+  }
+
+  /** Forgets the node's kept ramdisk timer; true if there was one. */
+  private unkeep(uuid: string): boolean {
+    const t = this.kept.get(uuid);
+    if (t) clearTimeout(t);
+    return this.kept.delete(uuid);
+  }
+
+  private async expireKept(uuid: string): Promise<void> {
+    const n = await this.d.registry.get(uuid);
+    // Taken by an operation meanwhile: that flow owns the session now.
+    if (FLOW_WAIT_STATES.includes(n.provisionState as FlowWaitState)) return;
+    this.d.log.info({ node: n.name }, 'fast track: nobody used the ramdisk in time; powering it off');
+    await this.setStep(uuid, '');
+    await this.finish(n, 'server', true);
+  }
+
+  private async setStep(uuid: string, step: string): Promise<void> {
+    await nodeStore.setCurrentStep(this.d.db, uuid, step);
   }
 
   private timeoutFor(n: NodeRecord, wait: FlowWaitState): number {
@@ -213,10 +297,15 @@ export class InspectionFlow {
 
   /** Ends the wait's timer and the ramdisk's stream, leaving power and tokens alone (a deploy boots the node into its disk next). */
   closeRamdisk(uuid: string): void {
+    this.clearWaitTimer(uuid);
+    this.unkeep(uuid);
+    this.d.channel.close(uuid);
+  }
+
+  private clearWaitTimer(uuid: string): void {
     const t = this.timers.get(uuid);
     if (t) clearTimeout(t);
     this.timers.delete(uuid);
-    this.d.channel.close(uuid);
   }
 
   /** Ends the node's ramdisk session: timer, token, stream; optionally powers it off. */
@@ -234,10 +323,23 @@ export class InspectionFlow {
   async streamOpened(uuid: string): Promise<Command | undefined> {
     const n = await this.d.registry.get(uuid);
     await nodeStore.appendEvent(this.d.db, { nodeUuid: uuid, type: RAMDISK_EVENT.stream, actor: 'agent', message: `ramdisk command stream opened in '${n.provisionState}'` });
-    if (n.provisionState === 'inspect wait' || n.provisionState === 'enroll') return CommandChannel.make('inspect');
-    if (n.provisionState === 'clean wait') return CommandChannel.make('clean', 'metadata');
-    if (n.provisionState === 'wait call-back') return this.deployHandler?.commandFor(n);
-    return undefined;
+    const c = await this.commandForState(n);
+    // A kept ramdisk reconnecting after an ospd restart lost its timer gets a fresh one (or, with
+    // fast track now off, is powered off): never an unbounded stay with a live token.
+    if (!c && IDLE_STATES.includes(n.provisionState) && !this.kept.has(uuid)) {
+      if (this.fastTrackOn(n)) this.keep(uuid);
+      else void this.track(this.finish(n, 'server', true)).catch((e: Error) => this.d.log.warn({ node: n.name, err: e.message }, 'ending an idle ramdisk failed'));
+    }
+    return c;
+  }
+
+  private async commandForState(n: NodeRecord): Promise<Command | undefined> {
+    let c: Command | undefined;
+    if (n.provisionState === 'inspect wait' || n.provisionState === 'enroll') c = CommandChannel.make('inspect');
+    else if (n.provisionState === 'clean wait') c = CommandChannel.make('clean', 'metadata');
+    else if (n.provisionState === 'wait call-back') c = await this.deployHandler?.commandFor(n);
+    if (c && n.provisionState !== 'enroll') await this.setStep(n.uuid, `${COMMAND_STEP[c.kind] ?? c.kind}: command sent to the ramdisk`);
+    return c;
   }
 
   /** The inspect result: store, process (derive properties, rules), power off, → manageable. */
@@ -265,8 +367,8 @@ export class InspectionFlow {
       await this.finish(n, 'server', false);
       return this.d.registry.get(uuid);
     }
-    await this.finish(n, 'server', true);
-    return this.transition(uuid, 'done', 'server');
+    await this.release(n);
+    return this.transition(uuid, 'done', 'server', undefined, undefined, this.keptStep(uuid));
   }
 
   /** Progress and results of commands; a clean result ends the clean wait. */
@@ -274,7 +376,10 @@ export class InspectionFlow {
     const n = await this.d.registry.get(uuid);
     if (r.status === 'running') {
       await nodeStore.appendEvent(this.d.db, { nodeUuid: uuid, type: RAMDISK_EVENT.progress, actor: 'agent', message: `${r.percent}% ${r.message}`.slice(0, 500), data: { command: r.commandId, percent: r.percent } });
-      if (n.provisionState === 'wait call-back') this.deployHandler?.progress?.(n, r.percent, r.message);
+      if (FLOW_WAIT_STATES.includes(n.provisionState as FlowWaitState)) {
+        await this.setStep(uuid, `${r.percent}% ${r.message}`);
+        this.d.events?.publish(n, { type: 'progress', state: n.provisionState, percent: r.percent, message: r.message, detail: { command: r.commandId } });
+      }
       return;
     }
     if (r.status !== 'succeeded' && r.status !== 'failed') {
@@ -293,8 +398,8 @@ export class InspectionFlow {
       return;
     }
     if (n.provisionState === 'clean wait') {
-      await this.finish(n, 'server', true);
-      await this.transition(uuid, 'done', 'server');
+      await this.release(n);
+      await this.transition(uuid, 'done', 'server', undefined, undefined, this.keptStep(uuid));
     }
   }
 

@@ -10,7 +10,8 @@ import { IntrospectBatch } from './batch.js';
 import { CommandChannel } from './commands.js';
 import { RamdiskEnrolment } from './enrol.js';
 import type { BootHistory } from './explain.js';
-import { InspectionFlow, type InventoryProcessor, type InventoryStore, type PowerPort } from './flow.js';
+import type { NodeEventSink } from '../nodes/live-events.js';
+import { InspectionFlow, type InspectionOptions, type InventoryProcessor, type InventoryStore, type PowerPort } from './flow.js';
 
 export interface InspectionConfig {
   /** inspect-wait-timeout-ms */
@@ -38,6 +39,9 @@ export interface InspectionRuntimeDeps {
   bootHistory?: BootHistory;
   advertiseProblems?: () => string[];
   cfg: InspectionConfig;
+  /** The deploy's wait and fast track (provision settings); absent: the defaults in InspectionFlow. */
+  ramdisk?: Pick<InspectionOptions, 'deployWaitTimeoutMs' | 'fastTrack' | 'fastTrackTimeoutMs'>;
+  events?: NodeEventSink;
   log: Logger;
 }
 
@@ -52,7 +56,7 @@ export class InspectionRuntime implements Service {
     this.flow = new InspectionFlow({
       db: d.db, registry: d.registry, states: d.states, power: d.power, tokens: d.configs, inventory: d.inventory,
       process: d.process ?? ((uuid, inv) => processInventory({ db: d.db, registry: d.registry, rules: d.rules, log: d.log }, uuid, inv)), bootHistory: d.bootHistory, advertiseProblems: d.advertiseProblems, channel: this.channel,
-      options: { inspectWaitTimeoutMs: d.cfg.inspectWaitTimeoutMs, cleanWaitTimeoutMs: d.cfg.cleanWaitTimeoutMs }, log: d.log,
+      options: { inspectWaitTimeoutMs: d.cfg.inspectWaitTimeoutMs, cleanWaitTimeoutMs: d.cfg.cleanWaitTimeoutMs, ...d.ramdisk }, events: d.events, log: d.log,
     });
     this.enrolment = new RamdiskEnrolment(d.db, d.registry, d.configs, () => d.cfg.discovery, d.log.child({ component: 'ramdisk-lookup' }));
     this.batch = new IntrospectBatch(this.flow, d.registry, d.log);

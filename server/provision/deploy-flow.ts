@@ -16,7 +16,9 @@ import { CommandChannel, type Command } from '../inspection/commands.js';
 import { chooseRootDisk, HintError, MIN_ROOT_DISK_BYTES, type InventoryDisk } from '../inspection/root-device.js';
 import { formatBytes, type ImageRecord, type ImageStore } from '../images/image-store.js';
 import type { DeployTokens } from '../images/deploy-tokens.js';
+import type { NodeEventSink } from '../nodes/live-events.js';
 import { buildConfigDrive } from './config-drive.js';
+import { DeployBootWatch } from './boot-watch.js';
 import type { DriveDhcp } from './config-drive-network.js';
 
 export interface DeployOptions {
@@ -48,7 +50,11 @@ export interface DeployFlowDeps {
   images: ImageStore;
   deployTokens: DeployTokens;
   /** NodeConfigs: the deployed system's token replaces the ramdisk's on success. */
-  agentTokens: { adoptTokenHash(id: string, tokenHash: string, actor: string): Promise<void>; revokeToken(id: string, actor: string): Promise<boolean> };
+  agentTokens: {
+    adoptTokenHash(id: string, tokenHash: string, actor: string): Promise<void>;
+    revokeToken(id: string, actor: string): Promise<boolean>;
+    onAuthenticated(fn: (nodeUuid: string) => void): () => void;
+  };
   /** agent.yaml for the deployed system (server, CA, node, token). */
   agentYaml: (nodeName: string, token: string) => string;
   /** Base of the image URL machines reach (`http://host:port`); '' when ospd has no HTTP listener. */
@@ -56,6 +62,9 @@ export interface DeployFlowDeps {
   dhcp: () => DriveDhcp;
   dataDir: string;
   deployTokenTtlMs: number;
+  /** deploy-boot-timeout-ms: how long the deployed system's agent may take to connect after the reboot. */
+  deployBootTimeoutMs: number;
+  events?: NodeEventSink;
   log: Logger;
 }
 
@@ -75,9 +84,14 @@ function describeDisks(disks: InventoryDisk[]): string {
  */
 export class DeployFlow {
   private readonly dir: string;
+  /** Started and stopped by ospd's provision part. */
+  readonly bootWatch: DeployBootWatch;
 
   constructor(private readonly d: DeployFlowDeps) {
     this.dir = path.join(d.dataDir, 'deploys');
+    this.bootWatch = new DeployBootWatch({
+      db: d.db, registry: d.registry, dir: this.dir, timeoutMs: d.deployBootTimeoutMs, agentAuth: d.agentTokens, events: d.events, log: d.log,
+    });
     d.flow.handleDeploys({
       commandFor: (n) => this.commandFor(n),
       result: (n, r) => this.result(n, r),
@@ -149,6 +163,7 @@ export class DeployFlow {
    */
   async undeploy(id: string, actor: string): Promise<NodeRecord> {
     const n = await this.d.flow.transition((await this.d.registry.get(id)).uuid, 'delete', actor);
+    await this.bootWatch.cancel(n.uuid);
     void this.d.flow.track(this.teardown(n, actor));
     return n;
   }
@@ -180,6 +195,7 @@ export class DeployFlow {
     await this.save(n.uuid, pending);
     await this.d.images.setNodeImage(n.uuid, image);
     const after = await this.d.flow.transition(n.uuid, t, actor);
+    await this.bootWatch.cancel(n.uuid);
     await nodeStore.appendEvent(this.d.db, { nodeUuid: n.uuid, type: DEPLOY_EVENT, actor, message: `deploying image ${image} to ${device}`, data: { image, device } });
     void this.d.flow.track(this.d.flow.bootIntoRamdisk(after, 'wait call-back', actor));
     return after;
@@ -235,7 +251,8 @@ export class DeployFlow {
       return this.fail(n, 'server', `after the image was written: ${(e as Error).message}`);
     }
     await rm(this.file(n.uuid), { force: true });
-    await this.d.flow.transition(n.uuid, 'done', 'server');
+    const active = await this.d.flow.transition(n.uuid, 'done', 'server');
+    await this.bootWatch.watch(active);
     this.d.log.info({ node: n.name, image: p.image }, 'deployed');
   }
 

@@ -1,6 +1,7 @@
 import type { Logger } from '../../common/logging.js';
 import { silentLogger } from '../../common/logging.js';
 import { ALL_NODES_FILTER, parseNodeTopic } from '../../common/topics.js';
+import { OSPD_EVENT_SOURCE } from '../nodes/live-events.js';
 import type { InProcessBus } from './broker.js';
 import type { MetricsRegistry, NodeMetricsCache } from './prometheus.js';
 
@@ -136,6 +137,9 @@ export class TelemetryIngest {
         if (!this.opts.sink.saveEvent) return;
         const v = parseObject(payload);
         if (!v.ok) return this.drop(node, v.reason);
+        // ospd's own events (state changes, progress) are stored where they happen. An agent
+        // claiming this source only keeps its event out of the history; it cannot add to it.
+        if (v.value.source === OSPD_EVENT_SOURCE) return;
         return this.save(node, channel, this.opts.sink.saveEvent(node, v.value));
       }
     }

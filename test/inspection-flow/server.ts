@@ -17,6 +17,8 @@ export class InspectionServer {
   port = 0;
   /** ospd's HTTP listener on 127.0.0.1 (an ephemeral port), for image downloads. */
   http = false;
+  /** More ospd settings by key (`fast-track`, `mqtt-plain-listen`, ...), applied last. */
+  settings: Record<string, string | boolean> = {};
 
   constructor(
     readonly cfg: Partial<InspectionConfig> = {},
@@ -52,6 +54,7 @@ export class InspectionServer {
       ...(c.inspectWaitTimeoutMs !== undefined ? { 'inspect-wait-timeout-ms': String(c.inspectWaitTimeoutMs) } : {}),
       ...(c.cleanWaitTimeoutMs !== undefined ? { 'clean-wait-timeout-ms': String(c.cleanWaitTimeoutMs) } : {}),
       ...(c.discovery ? { discovery: true } : {}),
+      ...this.settings,
     });
     this.ospd = await buildOspd(config, { log: this.log });
     await this.ospd.start();
