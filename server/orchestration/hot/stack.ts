@@ -88,6 +88,9 @@ export function validateStack(bundle: Bundle, req: StackRequest, opts: StackOpti
 function finish(problems: HotProblem[], env: Environment, stack?: LoadedStack): ValidationResult {
   const seen = new Set<string>();
   const unique = problems.filter((p) => { const k = formatProblem(p); if (seen.has(k)) return false; seen.add(k); return true; });
+  // Files in the order their first problem was found, each file's problems top to bottom.
+  const fileOrder = [...new Set(unique.map((p) => p.file))];
+  unique.sort((a, b) => fileOrder.indexOf(a.file) - fileOrder.indexOf(b.file) || a.line - b.line || a.column - b.column);
   return { problems: unique, notes: env.notes, stack: unique.length === 0 ? stack : undefined };
 }
 
