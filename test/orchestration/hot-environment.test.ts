@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadEnvironments, mapType } from '../../server/orchestration/hot/environment.js';
 import type { HotProblem } from '../../server/orchestration/hot/problems.js';
-import { validateStack } from '../../server/orchestration/hot/stack.js';
+import { loadNestedStack, validateStack } from '../../server/orchestration/hot/stack.js';
 import { bundleOf } from './hot-helpers.js';
 
 const TOP = `
@@ -53,6 +53,11 @@ describe('environments', () => {
     // `parameters` are for the top-level template only: the nested Flavor keeps its default.
     expect(nested.stack.parameters.Flavor).toBe('nested-flavor');
     expect(nested.stack.parameters.Count).toBe(1);
+
+    const real = loadNestedStack(s, s.resources.get('svc')!, { Count: 3 });
+    expect(real.problems).toEqual([]);
+    expect(real.stack!.parameters).toMatchObject({ Count: 3, NtpServer: ['c.ntp'] });
+    expect(loadNestedStack(s, s.resources.get('svc')!, { Count: 'many' }).problems.map((p) => p.message)).toEqual(["Parameter 'Count' is invalid: could not convert string to float: 'many'"]);
 
     const cli = validateStack(b, { template: 'top.yaml', environments: ['env/one.yaml', 'env/two.yaml'], parameters: { Flavor: 'cli' } });
     expect(cli.stack!.parameters.Flavor).toBe('cli');

@@ -85,6 +85,18 @@ export function validateStack(bundle: Bundle, req: StackRequest, opts: StackOpti
   return finish(problems, env, stack);
 }
 
+/**
+ * A nested stack with its properties resolved (at create or update time):
+ * validated again with the real values, as a stack of its own.
+ */
+export function loadNestedStack(parent: LoadedStack, resource: LoadedResource, properties: Record<string, unknown>, opts: StackOptions = {}): ValidationResult {
+  if (!resource.nested) throw new Error(`resource ${resource.name} is not a nested stack`);
+  const problems: HotProblem[] = [];
+  const inputs = new Map<string, EnvValue>(Object.entries(properties).map(([k, v]) => [k, { value: v, at: resource.def.at }]));
+  const stack = new Loader(parent.bundle, parent.environment, opts, problems).instantiate(resource.nested.template, inputs, [parent.template.path], `${opts.stackName ?? 'stack'}-${resource.name}`);
+  return finish(problems, parent.environment, stack);
+}
+
 function finish(problems: HotProblem[], env: Environment, stack?: LoadedStack): ValidationResult {
   const seen = new Set<string>();
   const unique = problems.filter((p) => { const k = formatProblem(p); if (seen.has(k)) return false; seen.add(k); return true; });
