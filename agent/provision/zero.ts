@@ -1,10 +1,15 @@
 /**
- * Zeroes the holes of an image on the target. Large aligned ranges go to the
- * kernel — `blkdiscard --zeroout` (BLKZEROOUT: the device's write-zeroes
- * command, or the kernel writing zeros itself) on a block device,
- * `fallocate --punch-hole` on a file — and the rest is written from a
- * shared zero buffer. A target is never assumed to be zero already: a disk
- * that held another system reads back its old bytes in every skipped range.
+ * Zeroes the holes of an image on the target. The aligned interiors of all
+ * holes go to the kernel through ONE child process started at the outset —
+ * `blkdiscard --zeroout` (BLKZEROOUT: the device's write-zeroes command, or
+ * the kernel writing zeros itself) on a block device, `fallocate
+ * --punch-hole` on a file — while the data streams in beside it (holes and
+ * data never share a page, so the two cannot overwrite each other). A spawn
+ * from a process the agent's size costs tens of milliseconds, more than the
+ * zeroing itself, so the ranges go to one `sh` loop on its stdin. The
+ * unaligned edges are written from a shared zero buffer. A target is never
+ * assumed to be zero already: a disk that held another system reads back
+ * its old bytes in every skipped range.
  */
 import { runProcess } from '../process/run-process.js';
 import type { Target } from './target.js';
@@ -19,11 +24,22 @@ export interface ZeroStats {
   writtenBytes: number;
 }
 
-/** Below this a process spawn costs more than writing the zeros. */
+export interface Range {
+  start: number;
+  length: number;
+}
+
+/** Below this a fork of the tool costs more than writing the zeros. */
 const KERNEL_MIN_BYTES = 1024 * 1024;
-/** Floor for the time a kernel zeroing may take: slow disks without write-zeroes get the kernel writing at ~20 MB/s. */
+/** Floor for the time the kernel zeroing may take: slow disks without write-zeroes get the kernel writing at ~20 MB/s. */
 const KERNEL_MIN_TIMEOUT_MS = 60_000;
 const KERNEL_MIN_BYTES_PER_MS = 20_000;
+/** `$1` is the device; each stdin line "OFFSET LENGTH"; the first failure stops the loop with the tool's message. */
+const KERNEL_LOOP = {
+  blkdiscard: 'd=$1; while read -r o l; do blkdiscard --zeroout --offset "$o" --length "$l" "$d" || exit 1; done',
+  // --punch-hole implies --keep-size: the file keeps its size, the range reads as zeros.
+  'punch-hole': 'd=$1; while read -r o l; do fallocate --punch-hole --offset "$o" --length "$l" "$d" || exit 1; done',
+};
 
 export async function writeAll(t: Target, buf: Buffer, length: number, position: number): Promise<void> {
   let done = 0;
@@ -41,16 +57,26 @@ export class Zeroer {
     this.stats = { method: t.kind === 'block' ? 'blkdiscard' : 'punch-hole', kernelBytes: 0, writtenBytes: 0 };
   }
 
-  async zero(start: number, length: number): Promise<void> {
-    const end = start + length;
+  /** Zeroes every range; resolves when all of them read back as zeros (after the caller's fsync for the written part). */
+  async zeroAll(holes: readonly Range[]): Promise<void> {
     const align = this.t.zeroAlignBytes;
-    const a = Math.ceil(start / align) * align;
-    const b = Math.floor(end / align) * align;
-    if (this.stats.method === 'write' || b - a < KERNEL_MIN_BYTES) return this.writeZeros(start, length);
-    await this.writeZeros(start, a - start);
-    if (await this.kernelZero(a, b - a)) this.stats.kernelBytes += b - a;
-    else await this.writeZeros(a, b - a);
-    await this.writeZeros(b, end - b);
+    const kernel: Range[] = [];
+    const edges: Range[] = [];
+    for (const { start, length } of holes) {
+      const end = start + length;
+      const a = Math.ceil(start / align) * align;
+      const b = Math.floor(end / align) * align;
+      if (b - a < KERNEL_MIN_BYTES) {
+        edges.push({ start, length });
+        continue;
+      }
+      kernel.push({ start: a, length: b - a });
+      edges.push({ start, length: a - start }, { start: b, length: end - b });
+    }
+    const kernelDone = this.kernelZero(kernel);
+    for (const r of edges) await this.writeZeros(r.start, r.length);
+    if (await kernelDone) this.stats.kernelBytes += kernel.reduce((s, r) => s + r.length, 0);
+    else for (const r of kernel) await this.writeZeros(r.start, r.length);
   }
 
   private async writeZeros(start: number, length: number): Promise<void> {
@@ -60,15 +86,18 @@ export class Zeroer {
     this.stats.writtenBytes += length;
   }
 
-  /** false (and writing from then on) when the tool is missing or the device or filesystem refuses. */
-  private async kernelZero(start: number, length: number): Promise<boolean> {
-    const [file, args] = this.t.kind === 'block'
-      ? ['blkdiscard', ['--zeroout', '--offset', String(start), '--length', String(length), this.t.device]]
-      // --punch-hole implies --keep-size: the file keeps its size, the range reads as zeros.
-      : ['fallocate', ['--punch-hole', '--offset', String(start), '--length', String(length), this.t.device]];
-    const out = await runProcess(file, { args, env: process.env, timeoutMs: Math.max(KERNEL_MIN_TIMEOUT_MS, length / KERNEL_MIN_BYTES_PER_MS) });
+  /** false (and writing from then on) when a tool is missing or the device or filesystem refuses. */
+  private async kernelZero(ranges: readonly Range[]): Promise<boolean> {
+    if (ranges.length === 0) return true;
+    const method = this.stats.method === 'blkdiscard' ? 'blkdiscard' : 'punch-hole';
+    const total = ranges.reduce((s, r) => s + r.length, 0);
+    const out = await runProcess('sh', {
+      args: ['-c', KERNEL_LOOP[method], 'sh', this.t.device], env: process.env,
+      stdin: ranges.map((r) => `${r.start} ${r.length}\n`).join(''),
+      timeoutMs: Math.max(KERNEL_MIN_TIMEOUT_MS, total / KERNEL_MIN_BYTES_PER_MS),
+    });
     if (out.exitCode === 0 && !out.timedOut && !out.spawnError) return true;
-    this.stats.fallbackReason = `${file} ${args.join(' ')}: ${out.spawnError ?? (out.timedOut ? 'timed out' : out.stderrTail.trim() || `exit ${out.exitCode}`)}`;
+    this.stats.fallbackReason = `${method === 'blkdiscard' ? 'blkdiscard --zeroout' : 'fallocate --punch-hole'} on ${this.t.device}: ${out.spawnError ?? (out.timedOut ? 'timed out' : out.stderrTail.trim() || `exit ${out.exitCode}`)}`;
     this.stats.method = 'write';
     return false;
   }
