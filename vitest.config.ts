@@ -5,7 +5,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['**/*.test.ts'],
-    exclude: ['node_modules/**', 'dist/**'],
+    // .tmp holds image build roots (a whole Debian tree, with /proc and /sys mounted while building): never crawled.
+    exclude: ['node_modules/**', 'dist/**', '.tmp/**'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

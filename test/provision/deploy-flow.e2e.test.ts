@@ -12,6 +12,7 @@ import { waitFor } from '../harness/wait.js';
 import { OSPCTL, runProgram } from '../harness/ospd.js';
 import { SSH_KEY } from './config-drive-helpers.js';
 import { MIB, run, sparseRaw } from './images.js';
+import { driveFile, sha256Range } from './deployed-disk.js';
 
 const DISK_BYTES = 64 * MIB;
 const IMAGE_BYTES = 16 * MIB;
@@ -61,14 +62,6 @@ async function setup(cleanWaitTimeoutMs = 60_000): Promise<{ s: InspectionServer
   const qcow2 = makeQcow2();
   await images.store.upload({ name: 'img-a', format: null, sizeBytes: statSync(qcow2).size, manifestJson: '' }, createReadStream(qcow2));
   return { s, m, uuid: n.uuid, images, qcow2 };
-}
-
-/** A file of the config drive partition's openstack/latest, read with mtools at the partition's offset (no mount). */
-function driveFile(disk: string, name: string): string {
-  const table = JSON.parse(run('sfdisk', ['--json', disk])) as { partitiontable: { partitions: { start: number }[]; sectorsize?: number } };
-  const parts = table.partitiontable.partitions;
-  const offset = parts[parts.length - 1].start * (table.partitiontable.sectorsize ?? 512);
-  return run('mtype', ['-i', `${disk}@@${offset}`, `::openstack/latest/${name}`]);
 }
 
 describe('deploy through ospd and the osp-agent ramdisk binary', () => {
@@ -207,10 +200,3 @@ describe('deploy through ospd and the osp-agent ramdisk binary', () => {
     expect(n.powerState).toBe('off');
   }, 120_000);
 });
-
-async function sha256Range(file: string, start: number, length: number): Promise<string> {
-  const { createHash } = await import('node:crypto');
-  const h = createHash('sha256');
-  for await (const c of createReadStream(file, { start, end: start + length - 1 })) h.update(c as Buffer);
-  return h.digest('hex');
-}
