@@ -1,17 +1,27 @@
 /**
- * One lab machine: a QEMU guest (TCG, virtio NIC with QEMU's iPXE ROM on a
- * tap in the lab namespace, a sparse virtio disk) behind its own OpenIPMI
+ * One lab machine: a QEMU guest (TCG, BIOS or UEFI firmware, virtio NIC with
+ * QEMU's iPXE ROM on a tap in the lab namespace, sparse virtio disks with
+ * serial numbers) behind its own OpenIPMI
  * ipmi_sim BMC. The BMC's chassis_control program is a shell script that
  * really starts QEMU on "power on" and kills it on "power off", so ospd's
  * ipmi driver (ipmitool lanplus) drives the machine exactly as it would a
  * server. The same script powers on machines that have no BMC (discovery).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sh } from '../pxe/netns.js';
 import { udpPortBound } from '../bmc/ipmi-sim.js';
 import { waitFor } from '../harness/wait.js';
+
+/** OVMF as one flash image: no variable store, so the boot order comes from QEMU's bootindex alone on every boot. */
+export const OVMF = ['/usr/share/ovmf/OVMF.fd', '/usr/share/qemu/OVMF.fd'].find((p) => existsSync(p));
+
+export interface LabDisk {
+  sizeBytes: number;
+  /** What the guest reads as the disk's serial (/sys/block/vdX/serial), i.e. what root device hints match. */
+  serial: string;
+}
 
 export interface LabMachineOptions {
   name: string;
@@ -21,8 +31,11 @@ export interface LabMachineOptions {
   mac: string;
   cpus: number;
   memoryMb: number;
-  diskSizeBytes: number;
-  /** Working directory: disk image, serial log, QEMU pid file, BMC config. */
+  /** Sparse raw files disk0.raw, disk1.raw…, in this order on the PCI bus (vda, vdb…). */
+  disks: LabDisk[];
+  /** Default bios (SeaBIOS); uefi needs OVMF installed. */
+  firmware?: 'bios' | 'uefi';
+  /** Working directory: disk images, serial log, QEMU pid file, BMC config. */
   dir: string;
 }
 
@@ -45,11 +58,17 @@ export class LabMachine {
     return join(this.dir, 'serial.log');
   }
 
-  /** Writes the disk and the power script; with `bmc`, starts ipmi_sim in the namespace. */
+  /** The host file behind disk `index`; read it only while the machine is off. */
+  diskPath(index: number): string {
+    return join(this.dir, `disk${index}.raw`);
+  }
+
+  /** Writes the disks and the power script; with `bmc`, starts ipmi_sim in the namespace. */
   async start(bmc?: BmcOptions): Promise<void> {
     mkdirSync(this.dir, { recursive: true });
+    if (this.opts.firmware === 'uefi' && !OVMF) throw new Error(`${this.opts.name}: UEFI asked for but no OVMF.fd is installed (Debian package ovmf)`);
     // Sparse: the guest sees the full size, the host stores nothing until written.
-    sh('truncate', ['-s', String(this.opts.diskSizeBytes), join(this.dir, 'disk.raw')]);
+    for (const [i, d] of this.opts.disks.entries()) sh('truncate', ['-s', String(d.sizeBytes), this.diskPath(i)]);
     writeFileSync(this.powerScript, this.script());
     chmodSync(this.powerScript, 0o700);
     if (!bmc) return;
@@ -104,6 +123,11 @@ set_working_mc 0x20
     return existsSync(this.serialLog) ? readFileSync(this.serialLog, 'latin1').replace(/\x1b\[[0-9;?=]*[A-Za-z]/g, '') : '';
   }
 
+  /** The disk files go (sparse, but large on paper); logs stay for diagnosis. */
+  removeDisks(): void {
+    for (const i of this.opts.disks.keys()) rmSync(this.diskPath(i), { force: true });
+  }
+
   /** Kills the guest (if the BMC left it running) and the BMC. */
   async stop(): Promise<void> {
     const pid = this.pid();
@@ -133,15 +157,21 @@ set_working_mc 0x20
    * ipmi_sim runs chassis_control as `PROG set NAME VALUE...` or `PROG get NAME...`
    * and reads `NAME:VALUE` lines back. QEMU daemonizes so the BMC is not held up;
    * -no-reboot turns a guest reboot or poweroff into QEMU exiting, i.e. power off.
+   * The boot order is bootindex on each device, not -boot order=: OVMF reads only
+   * the former, SeaBIOS both. Disks keep their bus order; a disk that holds no
+   * boot loader is skipped by either firmware, as a server's would be.
    */
   private script(): string {
     const o = this.opts;
     const d = this.dir;
+    const disks = o.disks.flatMap((disk, i) => ['-drive', `file=${this.diskPath(i)},format=raw,if=none,id=d${i}`,
+      '-device', `virtio-blk-pci,drive=d${i},serial=${disk.serial},bootindex=$((db + ${i}))`]);
     const qemu = ['qemu-system-x86_64', '-name', o.name, '-accel', 'tcg', '-m', String(o.memoryMb), '-smp', String(o.cpus),
-      '-nodefaults', '-display', 'none', '-no-reboot', '-boot', '"$order"',
+      ...(o.firmware === 'uefi' ? ['-bios', OVMF!] : []),
+      '-nodefaults', '-display', 'none', '-no-reboot',
       '-chardev', `file,id=s0,path=${d}/serial.log,append=on`, '-serial', 'chardev:s0',
-      '-netdev', `tap,id=n0,ifname=${o.tap},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,mac=${o.mac}`,
-      '-drive', `file=${d}/disk.raw,format=raw,if=virtio`,
+      '-netdev', `tap,id=n0,ifname=${o.tap},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,mac=${o.mac},bootindex=$nb`,
+      ...disks,
       '-monitor', `unix:${d}/monitor.sock,server=on,wait=off`,
       '-daemonize', '-pidfile', `${d}/qemu.pid`].join(' ');
     return `#!/bin/sh
@@ -158,9 +188,9 @@ off() {
 on() {
   running && return 0
   boot=$(cat "$d/st.boot" 2>/dev/null || echo none)
-  # ipmitool 'chassis bootdev pxe' arrives as boot=pxe; anything else boots the disk first.
-  case "$boot" in pxe) order=order=n ;; *) order=order=cn ;; esac
-  echo "power on: boot $boot ($order)" >> "$d/calls.log"
+  # ipmitool 'chassis bootdev pxe' arrives as boot=pxe; anything else boots the disks first, the network last.
+  case "$boot" in pxe) nb=0; db=1 ;; *) nb=${o.disks.length}; db=0 ;; esac
+  echo "power on: boot $boot (net bootindex $nb)" >> "$d/calls.log"
   ${qemu} >> "$d/qemu.log" 2>&1
 }
 op=$1; shift
