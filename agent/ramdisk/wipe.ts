@@ -48,15 +48,36 @@ export async function rootDisks(root: string): Promise<WipeTarget[]> {
   return out;
 }
 
+/** Byte offsets where the disk's partitions start, from sfdisk; none when it reads no table. */
+function partitionStartsBytes(device: string, timeoutMs = 20_000): Promise<number[]> {
+  return new Promise((resolve) => {
+    execFile('sfdisk', ['--json', device], { timeout: timeoutMs }, (err, stdout) => {
+      if (err) return resolve([]);
+      try {
+        const t = (JSON.parse(stdout) as { partitiontable?: { sectorsize?: number; partitions?: { start: number }[] } }).partitiontable;
+        resolve((t?.partitions ?? []).map((x) => x.start * (t?.sectorsize ?? 512)));
+      } catch {
+        resolve([]);
+      }
+    });
+  });
+}
+
 /**
  * Zeroes byte ranges: the metadata erase covers the first and the last MiB,
- * where MBR/GPT (primary and backup), filesystem superblocks at the start
- * and RAID/LVM labels at the end live; full erase covers everything.
+ * where MBR/GPT (primary and backup) and RAID/LVM labels at the end live, and
+ * the first MiB of every partition, where file system superblocks live (as
+ * IPA wipes each partition's signatures): a config drive, which holds a node
+ * token, sits more than a MiB before the disk's end. Full erase covers everything.
  */
 export async function wipeDisk(t: WipeTarget, mode: 'metadata' | 'full', progress: (doneBytes: number, totalBytes: number) => void = () => undefined): Promise<number> {
+  const tailStart = t.sizeBytes - MIB;
+  const partitions = mode === 'full' || t.sizeBytes <= 2 * MIB ? [] : (await partitionStartsBytes(t.path))
+    .filter((s) => s >= MIB && s < tailStart)
+    .map((s): [number, number] => [s, Math.min(s + MIB, tailStart)]);
   const ranges: [number, number][] = mode === 'full' || t.sizeBytes <= 2 * MIB
     ? [[0, t.sizeBytes]]
-    : [[0, MIB], [t.sizeBytes - MIB, t.sizeBytes]];
+    : [[0, MIB], ...partitions, [tailStart, t.sizeBytes]];
   const total = ranges.reduce((s, [a, b]) => s + (b - a), 0);
   const zeros = Buffer.alloc(CHUNK_BYTES);
   const fh = await open(t.path, 'r+');

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:tls';
@@ -148,6 +149,14 @@ describe('disk wipe', () => {
       writeFileSync(small, Buffer.alloc(MIB + 7, 0x22));
       await wipeDisk({ path: small, sizeBytes: MIB + 7 }, 'metadata');
       expect(readFileSync(small).every((x) => x === 0)).toBe(true);
+      // A partition far from both ends (a config drive: it holds a token) loses its first MiB, its superblock, too.
+      const parted = path.join(dir, 'vdc');
+      writeFileSync(parted, Buffer.alloc(16 * MIB, 0x33));
+      execFileSync('sgdisk', ['-Z', '-n', '1:8M:+4M', parted], { stdio: 'ignore' });
+      expect(await wipeDisk({ path: parted, sizeBytes: 16 * MIB }, 'metadata')).toBe(3 * MIB);
+      const c = readFileSync(parted);
+      expect(c.subarray(8 * MIB, 9 * MIB).every((x) => x === 0)).toBe(true);
+      expect(c[9 * MIB]).toBe(0x33);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
