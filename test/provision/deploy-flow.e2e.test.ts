@@ -175,7 +175,11 @@ describe('deploy through ospd and the osp-agent ramdisk binary', () => {
   it('a machine that never calls back: deploy failed explaining where it stopped, powered off, no pending deploy left', async () => {
     const { s, uuid } = await setup(1500);
     await s.ospd!.core.deploy.deploy('deploy-a', 'img-a', {}, 'test');
-    await waitFor('deploy failed', async () => (await s.registry.get(uuid)).provisionState === 'deploy failed', { timeoutMs: 20_000 });
+    // The state is recorded first, then the session ends (power off, pending request removed): wait for all three.
+    await waitFor('deploy failed, powered off', async () => {
+      const x = await s.registry.get(uuid);
+      return x.provisionState === 'deploy failed' && x.powerState === 'off' && !existsSync(path.join(s.dataDir, 'deploys', `${uuid}.json`));
+    }, { timeoutMs: 20_000 });
     const n = await s.registry.get(uuid);
     expect(n.lastError).toBe(`timed out after 1.5 s in 'wait call-back': ${MAC} never fetched the boot script (ospd does not serve DHCP here, so whether it got an address is unknown)`);
     expect(n.powerState).toBe('off');
@@ -194,9 +198,10 @@ describe('deploy through ospd and the osp-agent ramdisk binary', () => {
     const r = await deploy;
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(expected);
-    const n = await s.registry.get(uuid);
+    // ospctl returns at the failed state; the power off that ends the session follows it.
+    const n = await waitFor('powered off', async () => { const x = await s.registry.get(uuid); return x.powerState === 'off' ? x : undefined; }, { timeoutMs: 20_000 });
+    expect(n.provisionState).toBe('deploy failed');
     expect(n.lastError).toContain(expected);
     expect(n.lastError).toMatch(/[0-9a-f]{64}[\s\S]*[0-9a-f]{64}/);
-    expect(n.powerState).toBe('off');
   }, 120_000);
 });

@@ -144,8 +144,8 @@ describe('deploy progress, the live MQTT feed, the boot watch and fast track', (
     await waitFor('available', async () => (await state(sc)).provisionState === 'available', { timeoutMs: 30_000, detail: () => m.stderr });
     expect(s.runtime.channel.isConnected(uuid)).toBe(true);
     expect(await s.db.get('SELECT node_uuid FROM agent_tokens WHERE node_uuid = ?', [uuid])).toBeDefined();
-    await waitFor('the ramdisk powers off', async () => m.poweredOff, { timeoutMs: 15_000, detail: () => m.stderr });
-    const n = await state(sc);
+    // The agent's power_off, then the BMC's: both, in that order, end the kept session.
+    const n = await waitFor('the ramdisk powers off', async () => { const x = await state(sc); return m.poweredOff && x.powerState === 'off' ? x : undefined; }, { timeoutMs: 15_000, detail: () => m.stderr });
     expect([n.provisionState, n.powerState, n.currentStep]).toEqual(['available', 'off', '']);
     expect(s.runtime.channel.isConnected(uuid)).toBe(false);
     expect(await s.db.get('SELECT node_uuid FROM agent_tokens WHERE node_uuid = ?', [uuid])).toBeUndefined();
