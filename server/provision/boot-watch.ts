@@ -5,7 +5,6 @@ import { writeFileAtomic } from '../../common/files.js';
 import type { Database } from '../store/db.js';
 import { nodeStore } from '../store/nodes.js';
 import type { NodeRegistry } from '../nodes/registry.js';
-import type { NodeRecord } from '../nodes/model.js';
 import type { NodeEventSink } from '../nodes/live-events.js';
 import type { Service } from '../lifecycle.js';
 
@@ -69,13 +68,17 @@ export class DeployBootWatch implements Service {
     this.timers.clear();
   }
 
-  /** The node was just rebooted into its disk. */
-  async watch(n: NodeRecord): Promise<void> {
+  /**
+   * The node was just rebooted into its disk: the watch is on disk and armed,
+   * and the returned step goes into the transition to `active` (one write, so
+   * nobody sees `active` without it).
+   */
+  async watch(uuid: string): Promise<string> {
     const w: Watch = { sinceMs: Date.now(), deadlineMs: Date.now() + this.d.timeoutMs };
     await mkdir(this.d.dir, { recursive: true, mode: 0o700 });
-    await writeFileAtomic(this.file(n.uuid), JSON.stringify(w), 0o600);
-    await nodeStore.setCurrentStep(this.d.db, n.uuid, `wait for the deployed system's agent to connect (until ${new Date(w.deadlineMs).toISOString()})`);
-    this.arm(n.uuid, w);
+    await writeFileAtomic(this.file(uuid), JSON.stringify(w), 0o600);
+    this.arm(uuid, w);
+    return `wait for the deployed system's agent to connect (until ${new Date(w.deadlineMs).toISOString()})`;
   }
 
   /** Undeploy or rebuild: the watch no longer applies. */

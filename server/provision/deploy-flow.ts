@@ -251,8 +251,7 @@ export class DeployFlow {
       return this.fail(n, 'server', `after the image was written: ${(e as Error).message}`);
     }
     await rm(this.file(n.uuid), { force: true });
-    const active = await this.d.flow.transition(n.uuid, 'done', 'server');
-    await this.bootWatch.watch(active);
+    await this.d.flow.transition(n.uuid, 'done', 'server', undefined, undefined, await this.bootWatch.watch(n.uuid));
     this.d.log.info({ node: n.name, image: p.image }, 'deployed');
   }
 
