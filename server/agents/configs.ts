@@ -51,6 +51,7 @@ export class NodeConfigs {
   /** Live streams per node, ended when the node's token is revoked. */
   private readonly kicks = new Map<string, Set<() => void>>();
   private readonly authObservers = new Set<(nodeUuid: string) => void>();
+  private readonly ackObservers = new Set<(nodeUuid: string, ack: AckRow) => void>();
 
   constructor(
     private readonly db: Database,
@@ -220,5 +221,19 @@ export class NodeConfigs {
       await nodeStore.appendEvent(tx, { nodeUuid: node.uuid, type: 'config-ack', actor: 'agent', message: `config revision ${a.revision} ${a.status}`, data: { revision: a.revision, status: a.status } });
     });
     this.log.info({ node: node.name, revision: a.revision, status: a.status }, 'config revision acknowledged');
+    for (const fn of this.ackObservers) {
+      // An observer's bug must not turn the agent's committed ack into an error answer.
+      try {
+        fn(node.uuid, a);
+      } catch (e) {
+        this.log.warn({ node: node.name, err: e }, 'config ack observer failed');
+      }
+    }
+  }
+
+  /** Told of each acknowledgement after it is committed (software deployments wait on these); returns the unsubscribe function. */
+  onAck(fn: (nodeUuid: string, ack: AckRow) => void): () => void {
+    this.ackObservers.add(fn);
+    return () => this.ackObservers.delete(fn);
   }
 }

@@ -42,6 +42,16 @@ const toRevision = (r: RawRevision): RevisionRow => ({
   deployments: JSON.parse(r.deployments), actor: r.actor, createdAt: r.created_at,
 });
 
+interface RawAck {
+  revision: number;
+  status: string;
+  config_hash: string;
+  result: string;
+  received_at: string;
+}
+
+const toAck = (r: RawAck): AckRow => ({ revision: r.revision, status: r.status, configHash: r.config_hash, result: JSON.parse(r.result), receivedAt: r.received_at });
+
 /** All SQL about config revisions, agent tokens and acknowledgements. */
 export const configStore = {
   async latest(q: Queryable, nodeUuid: string): Promise<RevisionRow | undefined> {
@@ -76,6 +86,18 @@ export const configStore = {
     await q.run(`INSERT INTO config_acks (node_uuid, revision, status, config_hash, result, received_at) VALUES (?,?,?,?,?,?)
       ON CONFLICT(node_uuid, revision) DO UPDATE SET status = excluded.status, config_hash = excluded.config_hash, result = excluded.result, received_at = excluded.received_at`,
     [nodeUuid, a.revision, a.status, a.configHash, JSON.stringify(a.result), a.receivedAt]);
+  },
+
+  /** The node's acknowledgements of revision ≥ minRevision, oldest first: what a software deployment waits on. */
+  async acksSince(q: Queryable, nodeUuid: string, minRevision: number): Promise<AckRow[]> {
+    const rows = await q.all<RawAck>('SELECT * FROM config_acks WHERE node_uuid = ? AND revision >= ? ORDER BY revision', [nodeUuid, minRevision]);
+    return rows.map(toAck);
+  },
+
+  /** The node's acknowledgements whose result mentions `text` (a deployment id), newest first. */
+  async acksMentioning(q: Queryable, nodeUuid: string, text: string): Promise<AckRow[]> {
+    const rows = await q.all<RawAck>('SELECT * FROM config_acks WHERE node_uuid = ? AND instr(result, ?) > 0 ORDER BY revision DESC', [nodeUuid, text]);
+    return rows.map(toAck);
   },
 
   /**

@@ -7,6 +7,8 @@ import { telemetryMigrations } from './schema/telemetry.js';
 import { pxeMigrations } from './schema/pxe.js';
 import { inspectionMigrations } from './schema/inspection.js';
 import { imageMigrations } from './schema/images.js';
+import { stackMigrations } from './schema/stacks.js';
+import { softwareConfigMigrations } from './schema/software-configs.js';
 
 export interface Migration {
   /** Stable, unique, sorts in application order: "NNNN-feature-what". */
@@ -28,6 +30,7 @@ export const migrations: Migration[] = [
   ...pxeMigrations,
   ...inspectionMigrations,
   ...imageMigrations,
+  ...softwareConfigMigrations,
 ];
 
 export async function migrate(db: Database, list: Migration[] = migrations, log?: Logger): Promise<string[]> {
