@@ -12,7 +12,11 @@ export interface GrpcService {
   impl: UntypedServiceImplementation;
   /** Ends the service's open server streams: they never finish on their own, and a graceful stop waits only for unary calls. */
   closeStreams?(): void;
+  /** The largest request the service must accept (a stack's template bundle); the listener takes the largest of all. */
+  maxRequestBytes?: number;
 }
+
+const DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024;
 
 export interface GrpcApiOptions {
   listen: ListenAddress;
@@ -118,7 +122,7 @@ export class GrpcApi {
       'grpc.keepalive_timeout_ms': o.keepaliveTimeoutMs ?? 10_000,
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 5_000,
-      'grpc.max_receive_message_length': 16 * 1024 * 1024,
+      'grpc.max_receive_message_length': Math.max(DEFAULT_MAX_REQUEST_BYTES, ...this.services.map((s) => s.maxRequestBytes ?? 0)),
     });
     for (const s of this.services) server.addService(s.definition, o.observe ? observed(s, o.observe) : s.impl);
     new ReflectionService(reflectionRoot() as never).addToServer(server);
