@@ -8,6 +8,7 @@ import { profileCommand, ruleCommand } from './commands/rule.js';
 import { pxeCommand } from './commands/pxe.js';
 import { adminCommand } from './commands/admin.js';
 import { imageCommand } from './commands/image.js';
+import { stackCommand } from './commands/stack.js';
 import { OSP_VERSION } from '../common/version.js';
 
 /** Builds the command tree; each feature contributes one top-level command. */
@@ -32,6 +33,7 @@ export function program(): Command {
   root.addCommand(pxeCommand(ctx));
   root.addCommand(adminCommand(ctx));
   root.addCommand(imageCommand(ctx));
+  root.addCommand(stackCommand(ctx));
   return root;
 }
 
