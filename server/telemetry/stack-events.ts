@@ -4,6 +4,7 @@ import type { StackEvent, StackOperations } from '../orchestration/engine/contra
 import type { InProcessBus } from './broker.js';
 
 /** A stack name usable as one topic level: no separator, no wildcard, no control character. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is refused here
 const TOPIC_LEVEL = /^[^/+#\u0000-\u001f\u007f]{1,255}$/;
 
 /**
