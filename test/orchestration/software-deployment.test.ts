@@ -236,3 +236,30 @@ describe('OS::Heat::SoftwareDeploymentGroup', () => {
     expect(await deployments(w, 1)).toHaveLength(0);
   });
 });
+
+describe('waiting on acks', () => {
+  it('keeps waiting through a run whose hooks failed (the agent retries), then completes', async () => {
+    w = await world(1);
+    const config = await scriptConfig(w, '#!/bin/sh\necho fine\n');
+    const p = w.plugins.get(SD)!;
+    const ctx = context('Deploy');
+    const data = await p.create(ctx, { config, server: 'n1' });
+    const waiting = p.ready!(ctx, data);
+    await w.configs.ack(w.nodes[0], {
+      revision: 1, status: 'failed', configHash: 'x', receivedAt: new Date().toISOString(),
+      result: { phases: [{ name: 'apply', status: 'succeeded', exitCode: 0 }, { name: 'configure.d', status: 'failed', exitCode: 2 }], deployments: [] },
+    });
+    await new Promise((r) => setTimeout(r, 30));
+    expect(ctx.progressLines.at(-1)).toBe('n1: revision 1 failed before deployments ran (phase configure.d, exit 2); the agent retries');
+    await w.agents[0].applyLatest();
+    expect(p.attribute(await waiting, 'deploy_stdout')).toBe('fine\n');
+  });
+
+  it('fails a deployment whose declared error_output is not empty', async () => {
+    w = await world(1);
+    w.agents[0].follow();
+    const config = await scriptConfig(w, '#!/bin/sh\necho "bad things" > "$heat_outputs_path.errors"\n', { outputs: [{ name: 'errors', error_output: true }] });
+    const err = await createReady(w.plugins.get(SD)!, context('Deploy'), { config, server: 'n1' }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/on node n1 reported an error in output 'errors': bad things$/);
+  });
+});

@@ -90,10 +90,10 @@ export class AckWatch {
       signal.addEventListener('abort', onAbort, { once: true });
       configStore.acksSince(this.db, t.nodeUuid, t.revision).then((acks) => {
         // Later acks supersede earlier ones (a failure the agent retried and then ran).
-        for (const ack of acks.reverse()) {
-          const j = judge(ack, t.deploymentId);
-          if (j.kind !== 'pending') return finish(() => resolve(j));
-        }
+        const judged = acks.reverse().map((ack) => judge(ack, t.deploymentId));
+        const decided = judged.find((j): j is Settled => j.kind !== 'pending');
+        if (decided) finish(() => resolve(decided));
+        else if (judged[0]?.kind === 'pending' && judged[0].reason) pending(judged[0].reason);
       }, (e: unknown) => finish(() => reject(e instanceof Error ? e : new Error(String(e)))));
     });
     if (settled.kind !== 'already-ran') return settled;
