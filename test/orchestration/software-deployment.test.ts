@@ -165,6 +165,15 @@ describe('OS::Heat::SoftwareDeployment', () => {
     await expect(p.check!(context('Deploy'), data)).rejects.toThrow(/no longer in the configuration of node n1/);
   });
 
+  it('delete is fine when the node is gone', async () => {
+    w = await world(1);
+    const config = await scriptConfig(w, '#!/bin/sh\ntrue\n');
+    const p = w.plugins.get(SD)!;
+    const data = await p.create(context('Deploy'), { config, server: 'n1' });
+    await w.registry.delete('n1', 'test');
+    await expect(p.delete(context('Deploy'), data)).resolves.toBeUndefined();
+  });
+
   it('refuses a missing config or node with the field named', async () => {
     w = await world(1);
     const p = w.plugins.get(SD)!;

@@ -61,6 +61,7 @@ export class DeployingAgent {
 export interface World {
   dir: string;
   db: Database;
+  registry: NodeRegistry;
   configs: NodeConfigs;
   nodes: NodeRecord[];
   plugins: Map<string, ResourcePlugin>;
@@ -84,7 +85,7 @@ export async function world(nodeCount = 1): Promise<World> {
   const agents = nodes.map((node) => new DeployingAgent(configs, node, path.join(dir, 'agents', node.name)));
   const byType = () => new Map(softwarePlugins({ configs, db, log }).map((p) => [p.type, p]));
   return {
-    dir, db, configs, nodes, agents, plugins: byType(), freshPlugins: byType,
+    dir, db, registry, configs, nodes, agents, plugins: byType(), freshPlugins: byType,
     async close() {
       await Promise.all(agents.map((a) => a.idle()));
       await db.close();
