@@ -101,6 +101,7 @@ export const catalogue = {
   // Orchestration (issue 12): HOT templates and environments
   TEMPLATE_INVALID: { status: GrpcStatus.INVALID_ARGUMENT, message: 'template or environment rejected' },
   TEMPLATE_BUNDLE_TOO_LARGE: { status: GrpcStatus.INVALID_ARGUMENT, message: 'template bundle larger than the limit' },
+  // Orchestration (issue 12): stacks
   STACK_NOT_FOUND: { status: GrpcStatus.NOT_FOUND, message: 'stack not found' },
   STACK_EXISTS: { status: GrpcStatus.ALREADY_EXISTS, message: 'a stack with this name already exists' },
   STACK_IN_PROGRESS: { status: GrpcStatus.FAILED_PRECONDITION, message: 'another operation is in progress on the stack' },

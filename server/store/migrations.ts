@@ -30,6 +30,7 @@ export const migrations: Migration[] = [
   ...pxeMigrations,
   ...inspectionMigrations,
   ...imageMigrations,
+  ...stackMigrations,
   ...softwareConfigMigrations,
 ];
 
