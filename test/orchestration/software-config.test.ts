@@ -80,3 +80,17 @@ describe('deployment names and get_input', () => {
     expect(substituteInputs({ a: { my_input: 'port' } }, inputs, { inputKey: 'my_input', strict: true })).toEqual({ a: 8080 });
   });
 });
+
+describe('validation before resources exist', () => {
+  it('skips values that are not known yet (get_resource / get_attr) and still checks the rest', async () => {
+    w = await world(0);
+    const unknown = Symbol('unknown until resources exist');
+    const sc = w.plugins.get('OS::Heat::SoftwareConfig')!;
+    expect(sc.validate!({ group: 'script', config: unknown, inputs: [{ name: unknown }, { name: 'bad-name' }] })).toEqual([
+      `property 'inputs[1].name': "bad-name": expected a name usable as an environment variable`,
+    ]);
+    const sd = w.plugins.get('OS::Heat::SoftwareDeploymentGroup')!;
+    expect(sd.validate!({ config: unknown, servers: unknown, input_values: unknown })).toEqual([]);
+    expect(sd.validate!({ config: unknown, servers: { a: unknown, b: 7 } })).toEqual([`property 'servers.b': 7: expected a node name or uuid`]);
+  });
+});

@@ -32,7 +32,10 @@ function isStructured(type: string): boolean {
 /** One line per problem, naming the property, the value and what was expected. */
 export function deploymentProblems(type: string, p: Record<string, unknown>): string[] {
   const problems: string[] = [];
-  const bad = (field: string, v: unknown, expected: string) => problems.push(`property '${field}': ${show(v)}: expected ${expected}`);
+  const bad = (field: string, v: unknown, expected: string) => {
+    // Validation before resources exist sees get_resource/get_attr values as a symbol (hot/stack.ts UNKNOWN): nothing to check yet.
+    if (typeof v !== 'symbol') problems.push(`property '${field}': ${show(v)}: expected ${expected}`);
+  };
   if (typeof p.config !== 'string' || p.config === '') bad('config', p.config, 'the id of a software config (get_resource of an OS::Heat::SoftwareConfig)');
   if (isGroup(type)) {
     if (!isObject(p.servers)) bad('servers', p.servers, 'a mapping of server key to node');

@@ -48,12 +48,17 @@ export function agentGroup(group: string, config: unknown): AgentGroup | { probl
   return { problem: `property 'group': ${show(group)}: expected one of script, apply-config, os-apply-config, Heat::Ungrouped (no agent hook runs other groups)` };
 }
 
+/** Before resources exist, values that need them are a symbol (hot/stack.ts UNKNOWN): only what is known is checked. */
+const unknownYet = (v: unknown): boolean => typeof v === 'symbol';
+
 function validateConfig(type: string, p: Record<string, unknown>): string[] {
   const problems: string[] = [];
   const group = p.group ?? 'Heat::Ungrouped';
-  if (typeof group !== 'string') problems.push(`property 'group': ${show(group)}: expected a string`);
   const config = p.config;
-  if (type === STRUCTURED_CONFIG && config !== undefined && config !== null && !isObject(config)) {
+  if (typeof group !== 'string' && !unknownYet(group)) problems.push(`property 'group': ${show(group)}: expected a string`);
+  if (unknownYet(config) || unknownYet(group)) {
+    // Checked at create, when both are known.
+  } else if (type === STRUCTURED_CONFIG && config !== undefined && config !== null && !isObject(config)) {
     problems.push(`property 'config': ${show(config)}: expected a mapping`);
   } else if (type === SOFTWARE_CONFIG && config !== undefined && config !== null && typeof config !== 'string') {
     problems.push(`property 'config': ${show(config)}: expected a string`);
@@ -63,26 +68,31 @@ function validateConfig(type: string, p: Record<string, unknown>): string[] {
   }
   problems.push(...validateList('inputs', p.inputs, (i, at) => {
     const out: string[] = [];
-    if (typeof i.name !== 'string' || !ENV_NAME.test(i.name)) out.push(`property '${at}.name': ${show(i.name)}: expected a name usable as an environment variable`);
-    if (i.type !== undefined && !INPUT_TYPES.includes(i.type as string)) out.push(`property '${at}.type': ${show(i.type)}: expected one of ${INPUT_TYPES.join(', ')}`);
-    if (i.description !== undefined && typeof i.description !== 'string') out.push(`property '${at}.description': ${show(i.description)}: expected a string`);
+    if (!unknownYet(i.name) && (typeof i.name !== 'string' || !ENV_NAME.test(i.name))) out.push(`property '${at}.name': ${show(i.name)}: expected a name usable as an environment variable`);
+    if (i.type !== undefined && !unknownYet(i.type) && !INPUT_TYPES.includes(i.type as string)) out.push(`property '${at}.type': ${show(i.type)}: expected one of ${INPUT_TYPES.join(', ')}`);
+    if (i.description !== undefined && !unknownYet(i.description) && typeof i.description !== 'string') out.push(`property '${at}.description': ${show(i.description)}: expected a string`);
     return out;
   }));
   problems.push(...validateList('outputs', p.outputs, (o, at) => {
     const out: string[] = [];
-    if (typeof o.name !== 'string' || o.name === '') out.push(`property '${at}.name': ${show(o.name)}: expected a non-empty string`);
+    if (unknownYet(o.name)) {
+      // Checked at create.
+    } else if (typeof o.name !== 'string' || o.name === '') out.push(`property '${at}.name': ${show(o.name)}: expected a non-empty string`);
     else if (o.name.startsWith('deploy_')) out.push(`property '${at}.name': ${show(o.name)}: names starting with deploy_ are Heat's own outputs`);
-    if (o.error_output !== undefined && typeof o.error_output !== 'boolean') out.push(`property '${at}.error_output': ${show(o.error_output)}: expected a boolean`);
+    if (o.error_output !== undefined && !unknownYet(o.error_output) && typeof o.error_output !== 'boolean') out.push(`property '${at}.error_output': ${show(o.error_output)}: expected a boolean`);
     return out;
   }));
-  if (p.options !== undefined && p.options !== null && !isObject(p.options)) problems.push(`property 'options': ${show(p.options)}: expected a mapping`);
+  if (p.options !== undefined && p.options !== null && !unknownYet(p.options) && !isObject(p.options)) problems.push(`property 'options': ${show(p.options)}: expected a mapping`);
   return problems;
 }
 
 function validateList(field: string, v: unknown, each: (item: Record<string, unknown>, at: string) => string[]): string[] {
-  if (v === undefined || v === null) return [];
+  if (v === undefined || v === null || unknownYet(v)) return [];
   if (!Array.isArray(v)) return [`property '${field}': ${show(v)}: expected a list`];
-  return v.flatMap((item, n) => (isObject(item) ? each(item, `${field}[${n}]`) : [`property '${field}[${n}]': ${show(item)}: expected a mapping`]));
+  return v.flatMap((item, n) => {
+    if (unknownYet(item)) return [];
+    return isObject(item) ? each(item, `${field}[${n}]`) : [`property '${field}[${n}]': ${show(item)}: expected a mapping`];
+  });
 }
 
 function configPlugin(type: string, db: Database): ResourcePlugin<SoftwareConfigData> {
