@@ -53,8 +53,15 @@ export interface ResourceContext {
 
 /** The engine's handle on a child stack, given to the plugins that own one. */
 export interface NestedStacks {
-  /** Creates or updates the child stack `<parent path>/<resource>` from a template in the parent's bundle; resolves when it completes. */
+  /**
+   * Creates or updates the child stack `<parent path>/<resource>` from a template in the parent's bundle; resolves when it completes.
+   * `path` is a bundle path; a generated template (`text`) is placed there, so put it in `templatePath`'s folder for relative type names to resolve as in the parent.
+   */
   apply(childTemplate: { path: string } | { text: string; path: string }, parameters: Record<string, unknown>, signal: AbortSignal): Promise<NestedStackView>;
+  /** The parent stack's template, as a bundle path. */
+  readonly templatePath: string;
+  /** For a template resource: its own template's bundle path (the resource's type after the registry). */
+  readonly typeTemplate?: string;
   /** Deletes the child stack, if any. */
   remove(signal: AbortSignal): Promise<void>;
   /** The child as stored (undefined when it does not exist). */
@@ -66,7 +73,7 @@ export interface NestedStackView {
   path: string;
   outputs: Record<string, unknown>;
   /** Each resource's reference and attributes, for `refs`, `refs_map`, `attributes`, `resource.N.attr`. */
-  resources: Map<string, { reference: string; attribute(name: string): unknown }>;
+  resources: Map<string, { reference: string; attribute(name: string): unknown; attributePath?(name: string | undefined, path: (string | number)[]): unknown }>;
 }
 
 export interface ResourcePlugin<D extends ResourceData = ResourceData> {
@@ -96,6 +103,16 @@ export interface ResourcePlugin<D extends ResourceData = ResourceData> {
   update(ctx: ResourceContext, data: D, properties: Record<string, unknown>, previous: Record<string, unknown>): Promise<D>;
   /** Idempotent; `data` is undefined when create never stored anything. */
   delete(ctx: ResourceContext, data: D | undefined): Promise<void>;
+  /**
+   * True when calling create again after an ospd restart cut it before its data was stored is harmless
+   * (it converges rather than duplicates). Otherwise such a resource fails with "ospd restarted mid-operation".
+   */
+  readonly createIdempotent?: boolean;
+  /**
+   * For plug-ins that own a nested stack (engine-internal): get_attr answered from the child stack.
+   * `name` undefined asks for every attribute; the plug-in applies `path` itself. Used instead of `attribute` when present.
+   */
+  nestedAttribute?(data: D, name: string | undefined, path: (string | number)[], child: NestedStackView | undefined): unknown;
   /** Heat's CHECK: throws ResourceFailure when the resource is not as stored. */
   check?(ctx: ResourceContext, data: D): Promise<void>;
   /** The value of get_resource (Heat's physical resource id). */
