@@ -1,6 +1,7 @@
 import type { Logger } from '../../common/logging.js';
 import { stackEventsTopic } from '../../common/topics.js';
 import type { StackEvent, StackOperations } from '../orchestration/engine/contract.js';
+import type { Service } from '../lifecycle.js';
 import type { InProcessBus } from './broker.js';
 
 /** A stack name usable as one topic level: no separator, no wildcard, no control character. */
@@ -15,16 +16,16 @@ const TOPIC_LEVEL = /^[^/+#\u0000-\u001f\u007f]{1,255}$/;
  * never); readers may subscribe, as to node events. A broker that is down
  * loses them, as an MQTT feed may; the engine still stores each one.
  */
-export class MqttStackEvents {
+export class MqttStackEvents implements Service {
   private off?: () => void;
 
-  constructor(private readonly bus: InProcessBus, private readonly log: Logger) {}
+  constructor(private readonly bus: InProcessBus, private readonly engine: Pick<StackOperations, 'onEvent'>, private readonly log: Logger) {}
 
-  start(ops: Pick<StackOperations, 'onEvent'>): void {
-    this.off ??= ops.onEvent((e) => this.publish(e));
+  async start(): Promise<void> {
+    this.off ??= this.engine.onEvent((e) => this.publish(e));
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     this.off?.();
     this.off = undefined;
   }
