@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { isOspError } from '../../../common/errors.js';
+import { SecretBox } from '../../security/secrets.js';
 import { stackStore, type ResourceChange, type ResourceRow, type StackRow } from '../../store/stacks.js';
 import type { LoadedStack } from '../hot/stack.js';
 import { ResourceFailure, type ResourceContext, type ResourceData, type ResourcePlugin, type StackAction, type NestedStacks } from './contract.js';
@@ -39,6 +40,8 @@ function race<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
     p.then(resolveP, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
 }
+
+type Seal = (data: ResourceData) => string;
 
 const isTimeoutError = (e: unknown): boolean => e instanceof Error && e.name === 'TimeoutError';
 
@@ -126,6 +129,7 @@ export class StackRunner {
       const propsText = tainted ? this.state.sealer.sealJson(props) : JSON.stringify(props);
       const deps = JSON.stringify([...lr.dependsOn].sort());
       const ctx = () => this.context(op, stack, name, plugin, loaded, lr.type);
+      const seal = (d: ResourceData) => this.state.sealer.sealData(d, plugin.secretKeys, tainted);
       const oldPlugin = this.state.maybePlugin(row.type);
       const data = this.state.openData(row);
 
@@ -136,39 +140,39 @@ export class StackRunner {
       }
       if (row.data === null) {
         if (row.status === 'CREATE_IN_PROGRESS' && !plugin.createIdempotent) throw new ResourceFailure('ospd restarted mid-operation');
-        return this.create(op, stack, name, plugin, ctx(), props, propsText, deps, lr.type);
+        return this.create(op, stack, name, plugin, ctx(), props, propsText, deps, lr.type, seal);
       }
       const old = this.state.openProperties(row);
       if (row.status.endsWith('_IN_PROGRESS') && data !== undefined && sameJson(old, props)) {
         // Cut after the plug-in's data was stored: observe again, do not redo.
         const act = row.status.slice(0, row.status.indexOf('_IN_PROGRESS')) as StackAction;
-        return this.finish(op, stack, name, plugin, ctx(), data, act);
+        return this.finish(op, stack, name, plugin, ctx(), data, act, seal);
       }
       if (sameJson(old, props) && row.status.endsWith('_COMPLETE')) return;
       const changed = [...new Set([...Object.keys(old), ...Object.keys(props)])].filter((k) => !sameJson(old[k], props[k]));
       const replace = plugin.replaceOn === '*' || changed.some((k) => (plugin.replaceOn as readonly string[]).includes(k)) || data === undefined;
       if (replace) {
         await this.replaceOld(op, stack, row, plugin);
-        return this.create(op, stack, name, plugin, ctx(), props, propsText, deps, lr.type, 'replacing: creating the new resource');
+        return this.create(op, stack, name, plugin, ctx(), props, propsText, deps, lr.type, seal, 'replacing: creating the new resource');
       }
       await this.write(op, stack, name, { status: 'UPDATE_IN_PROGRESS', status_reason: `properties changed: ${changed.join(', ')}`, depends_on: deps });
       const c = ctx();
       const next = await race(plugin.update(c, data, props, old), c.signal);
-      await this.write(op, stack, name, { data: this.state.sealer.sealData(next, plugin.secretKeys), properties: propsText, physical_id: this.physicalId(plugin, next) }, false);
-      await this.finish(op, stack, name, plugin, c, next, 'UPDATE');
+      await this.write(op, stack, name, { data: seal(next), properties: propsText, physical_id: this.physicalId(plugin, next) }, false);
+      await this.finish(op, stack, name, plugin, c, next, 'UPDATE', seal);
     });
   }
 
-  private async create(op: Operation, stack: StackRow, name: string, plugin: ResourcePlugin, ctx: ResourceContext, props: Record<string, unknown>, propsText: string, deps: string, type: string, reason = 'state changed'): Promise<void> {
+  private async create(op: Operation, stack: StackRow, name: string, plugin: ResourcePlugin, ctx: ResourceContext, props: Record<string, unknown>, propsText: string, deps: string, type: string, seal: Seal, reason = 'state changed'): Promise<void> {
     await this.write(op, stack, name, { status: 'CREATE_IN_PROGRESS', status_reason: reason, type, properties: propsText, data: null, physical_id: '', depends_on: deps });
     const data = await race(plugin.create(ctx, props), ctx.signal);
-    await this.write(op, stack, name, { data: this.state.sealer.sealData(data, plugin.secretKeys), physical_id: this.physicalId(plugin, data) }, false);
-    await this.finish(op, stack, name, plugin, ctx, data, 'CREATE');
+    await this.write(op, stack, name, { data: seal(data), physical_id: this.physicalId(plugin, data) }, false);
+    await this.finish(op, stack, name, plugin, ctx, data, 'CREATE', seal);
   }
 
-  private async finish(op: Operation, stack: StackRow, name: string, plugin: ResourcePlugin, ctx: ResourceContext, data: ResourceData, action: StackAction): Promise<void> {
+  private async finish(op: Operation, stack: StackRow, name: string, plugin: ResourcePlugin, ctx: ResourceContext, data: ResourceData, action: StackAction, seal: Seal): Promise<void> {
     const final = plugin.ready ? await race(plugin.ready(ctx, data), ctx.signal) : data;
-    await this.write(op, stack, name, { status: `${action}_COMPLETE`, status_reason: 'state changed', data: this.state.sealer.sealData(final, plugin.secretKeys), physical_id: this.physicalId(plugin, final) });
+    await this.write(op, stack, name, { status: `${action}_COMPLETE`, status_reason: 'state changed', data: seal(final), physical_id: this.physicalId(plugin, final) });
   }
 
   /** The old resource of a replacement (delete first, then create: names stay unique and nothing runs twice). */
@@ -204,7 +208,7 @@ export class StackRunner {
       if (Object.keys(details).length) {
         const plugin = row ? this.state.maybePlugin(row.type) : undefined;
         const data = row ? this.state.openData(row) ?? {} : {};
-        change.data = this.state.sealer.sealData({ ...data, ...details }, plugin?.secretKeys);
+        change.data = this.state.sealer.sealData({ ...data, ...details }, plugin?.secretKeys, row?.data ? SecretBox.isSealed(row.data) : false);
       }
       await this.write(op, stack, name, change);
       throw new StepFailed(e instanceof OperationAborted ? e.message : `Resource ${failedAction} failed: ${name}: ${reason}`);

@@ -9,7 +9,9 @@ import type { ResourceData } from './contract.js';
 export class StackSealer {
   constructor(private readonly box: SecretBox) {}
 
-  sealData(data: ResourceData, secretKeys: readonly string[] = []): string {
+  /** `whole`: the data came from secret inputs (a hidden parameter, another resource's secret), so all of it is sealed. */
+  sealData(data: ResourceData, secretKeys: readonly string[] = [], whole = false): string {
+    if (whole) return this.sealJson(data);
     const out: ResourceData = { ...data };
     for (const k of secretKeys) if (out[k] !== undefined) out[k] = this.box.encrypt(JSON.stringify(out[k]));
     return JSON.stringify(out);
@@ -17,6 +19,7 @@ export class StackSealer {
 
   openData(text: string | null, secretKeys: readonly string[] = []): ResourceData | undefined {
     if (text === null) return undefined;
+    if (SecretBox.isSealed(text)) return this.openJson<ResourceData>(text);
     const out = JSON.parse(text) as ResourceData;
     for (const k of secretKeys) {
       const v = out[k];

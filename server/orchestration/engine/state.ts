@@ -193,6 +193,26 @@ export class StackState {
     return live;
   }
 
+  /**
+   * Every secret string of a stack tree: the plug-ins' secret data and the
+   * hidden parameters of each stack. Views mask them wherever they reappear
+   * (another resource's properties or attributes, an output).
+   */
+  async treeSecrets(q: Queryable, rootId: string): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const r of await stackStore.treeResources(q, rootId)) {
+      const keys = this.maybePlugin(r.type)?.secretKeys ?? [];
+      if (!keys.length || r.data === null) continue;
+      const data = this.openData(r);
+      for (const k of keys) secretStrings(data?.[k], out);
+    }
+    for (const s of await stackStore.tree(q, rootId)) {
+      const loaded = await this.loaded(s).catch(() => undefined);
+      for (const h of loaded?.hiddenParameters ?? []) secretStrings(loaded!.parameters[h], out);
+    }
+    return out;
+  }
+
   /** Resolves a value of a stack against live data; records the secrets it met. */
   resolveIn(stack: LoadedStack, live: Live, value: unknown): unknown {
     for (const h of stack.hiddenParameters) secretStrings(stack.parameters[h], live.secrets);

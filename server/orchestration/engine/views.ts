@@ -3,7 +3,7 @@ import { stackStore, type EventRow, type ResourceRow, type StackRow } from '../.
 import { maskParameters } from '../hot/parameters.js';
 import { PSEUDO_PARAMETERS } from '../hot/template.js';
 import type { DeploymentFailure, ResourceDetail, ResourceView, StackDetail, StackEvent, StackOutput, StackSummary } from './contract.js';
-import { maskValue, secretStrings } from './sealing.js';
+import { maskValue } from './sealing.js';
 import { allAttributes, heatStatus, type StackState } from './state.js';
 
 /** What the API layer reads: rows turned into the contract's views, secrets masked. */
@@ -32,11 +32,13 @@ export async function detailOf(state: StackState, row: StackRow): Promise<StackD
     }
   }
   const params = Object.fromEntries(Object.entries(loaded.parameters).filter(([k]) => !PSEUDO_PARAMETERS.includes(k)));
+  const secrets = await state.treeSecrets(state.db, row.root_id);
+  for (const s of live.secrets) secrets.add(s);
   return {
     ...(await summaryOf(state, row)),
     description: loaded.template.description ?? '',
     parameters: maskParameters(params, loaded.hiddenParameters),
-    outputs: outputs.map((o) => ({ ...o, value: maskValue(o.value, live.secrets) })),
+    outputs: outputs.map((o) => ({ ...o, value: maskValue(o.value, secrets) })),
   };
 }
 
@@ -72,8 +74,8 @@ export async function resourceOf(state: StackState, top: StackRow, name: string)
   if (!row) return undefined;
   const siblings = await stackStore.resources(state.db, stack.id);
   const live = await state.live(state.db, stack, [res]);
-  const loaded = await state.loaded(stack).catch(() => undefined);
-  if (loaded) for (const h of loaded.hiddenParameters) secretStrings(loaded.parameters[h], live.secrets);
+  const secrets = await state.treeSecrets(state.db, top.root_id);
+  for (const s of live.secrets) secrets.add(s);
   const e = live.entries.get(res);
   let attributes: Record<string, unknown> = {};
   if (e?.data !== undefined) {
@@ -84,8 +86,8 @@ export async function resourceOf(state: StackState, top: StackRow, name: string)
   }
   return {
     ...viewOf(row, stack.path, requiredBy(siblings)),
-    properties: maskValue(state.openProperties(row), live.secrets) as Record<string, unknown>,
-    attributes: maskValue(attributes, live.secrets) as Record<string, unknown>,
+    properties: maskValue(state.openProperties(row), secrets) as Record<string, unknown>,
+    attributes: maskValue(attributes, secrets) as Record<string, unknown>,
   };
 }
 
