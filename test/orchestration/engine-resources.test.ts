@@ -171,4 +171,27 @@ describe('stack engine: built-in resource types', () => {
     expect(await settle(engine, 'wcf')).toBe('CREATE_FAILED');
     expect((await engine.get('wcf')).statusReason).toBe('Resource CREATE failed: w: WaitCondition: FAILURE signal: puppet failed');
   });
+
+  it('hidden parameters: sealed in the store, masked in get, validate and the properties of resources using them', async () => {
+    const thing = thingPlugin();
+    const engine = engineWith(t, [thing]);
+    const req = request('hid', { 'top.yaml': `
+      heat_template_version: wallaby
+      parameters:
+        bmc_password: {type: string, hidden: true}
+        site: {type: string}
+      resources:
+        a: {type: Test::Thing, properties: {input: {list_join: [':', [admin, {get_param: bmc_password}]]}}}
+        empty: {type: OS::Heat::ResourceGroup, properties: {count: 0, resource_def: {type: Test::Thing}}}
+    ` }, { parameters: { bmc_password: 's3cr3t-pw', site: 'lab' } });
+    expect(await engine.validate(req)).toEqual({ parameters: { bmc_password: '******', site: 'lab' }, resources: [{ name: 'a', type: 'Test::Thing' }, { name: 'empty', type: 'OS::Heat::ResourceGroup' }], notes: [] });
+    await engine.create(req);
+    expect(await settle(engine, 'hid')).toBe('CREATE_COMPLETE');
+    expect(thing.calls[0].props).toEqual({ input: 'admin:s3cr3t-pw' });
+    const dump = JSON.stringify([await t.db.all('SELECT * FROM stack_resources'), await t.db.all('SELECT * FROM stack_events'), await t.db.all('SELECT * FROM stacks')]);
+    expect(dump).not.toContain('s3cr3t-pw');
+    expect((await engine.get('hid')).parameters).toEqual({ bmc_password: '******', site: 'lab' });
+    expect((await engine.resource('hid', 'a')).properties).toEqual({ input: '******' });
+    expect((await engine.resource('hid', 'a')).attributes).toEqual({ out: '******', name: 'hid/a' });
+  });
 });

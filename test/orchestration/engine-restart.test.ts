@@ -89,3 +89,40 @@ describe('stack engine: stop and restart mid-operation', () => {
     expect((await engine2.resource('up', 'y')).attributes.out).toBe(2);
   });
 });
+
+describe('stack engine: restart inside a nested stack', () => {
+  let t: TestDb;
+  beforeEach(async () => { t = await openTestDb(); });
+  afterEach(async () => { await t.close(); });
+
+  it('a ResourceGroup cut mid-create resumes its members: complete ones kept, in-flight ones re-observed', async () => {
+    const files = { 'top.yaml': `
+      heat_template_version: wallaby
+      resources:
+        g:
+          type: OS::Heat::ResourceGroup
+          properties:
+            count: 3
+            resource_def: {type: Test::Thing, properties: {input: 'm-%index%', readyGate: 'slow-%index%'}}
+      outputs:
+        outs: {value: {get_attr: [g, out]}}
+    ` };
+    const first = thingPlugin();
+    first.gates.open('slow-0');
+    first.gates.open('slow-1');
+    const engine = engineWith(t, [first]);
+    await engine.create(request('gr', files));
+    await until(() => first.calls.some((c) => c.op === 'ready' && c.name === '2'));
+    await until(async () => (await engine.resources('gr', 1)).filter((r) => r.status === 'CREATE_COMPLETE').length === 2);
+    await engine.stop();
+    const second = thingPlugin();
+    second.gates.open('slow-2');
+    const engine2 = engineWith(t, [second]);
+    await engine2.start();
+    expect(await settle(engine2, 'gr')).toBe('CREATE_COMPLETE');
+    expect(second.calls.map((c) => `${c.op} ${c.name}`)).toEqual(['ready 2']);
+    expect((await engine2.get('gr')).outputs[0].value).toEqual(['m-0', 'm-1', 'm-2']);
+    expect((await engine2.resources('gr', 1)).every((r) => r.status === 'CREATE_COMPLETE')).toBe(true);
+    await engine2.stop();
+  });
+});

@@ -80,7 +80,7 @@ describe('stack engine: update and delete', () => {
       heat_template_version: wallaby
       resources:
         base: {type: Test::Thing}
-        mid: {type: Test::Thing, properties: {input: {get_resource: base}}}
+        mid: {type: Test::Thing, properties: {input: {get_resource: base}}, depends_on: [undeletable]}
         top: {type: Test::Thing, properties: {input: {get_attr: [mid, out]}}}
         undeletable: {type: Test::Thing, depends_on: [base]}
     ` }));

@@ -191,7 +191,6 @@ export class StackEngine implements StackOperations, Service {
       try {
         if (action === 'DELETE') {
           await this.runner.deleteStack(op, row);
-          await this.state.commit((tx) => stackStore.deleteStack(tx, row.id));
         } else {
           await this.runner.converge(op, row, await this.state.loaded(row));
           await this.runner.stackStatus(op, row, action, 'COMPLETE', `Stack ${action} completed successfully`);

@@ -74,14 +74,14 @@ export class StackRunner {
     if (removed.length) await this.deleteRows(op, stack, removed);
   }
 
-  /** Deletes a whole stack's resources in reverse dependency order, then the stack row (its DELETE_COMPLETE event first). */
+  /** Deletes a whole stack's resources in reverse dependency order, then the stack itself. */
   async deleteStack(op: Operation, stack: StackRow): Promise<void> {
     await this.deleteRows(op, stack, await stackStore.resources(this.state.db, stack.id));
     await this.state.commit(async (tx, emit) => {
       const at = new Date().toISOString();
       await emit({ rootId: op.rootId, stack: op.rootName, stackPath: stack.path, resource: stack.name, physicalId: stack.id, status: 'DELETE_COMPLETE', statusReason: 'Stack DELETE completed successfully', at });
-      if (stack.parent_id !== null) await stackStore.deleteStack(tx, stack.id);
-      else await stackStore.setStatus(tx, stack.id, 'DELETE', 'DELETE_COMPLETE', 'Stack DELETE completed successfully', at);
+      // The row goes in the same transaction (with its events): listeners still get the DELETE_COMPLETE.
+      await stackStore.deleteStack(tx, stack.id);
     });
     this.state.forget(stack.id);
   }
@@ -268,7 +268,8 @@ export class StackRunner {
     const path = `${parent.path}/${resource}`;
     const childLoaded = this.state.loadChild(parentLoaded, resource, req, path);
     let child = await stackStore.child(db, parent.id, resource);
-    const action: StackAction = child ? 'UPDATE' : 'CREATE';
+    // A child cut by a restart carries on with its own operation.
+    const action: StackAction = !child ? 'CREATE' : child.status.endsWith('_IN_PROGRESS') ? child.action as StackAction : 'UPDATE';
     const at = new Date().toISOString();
     const sealed = this.state.sealer.sealJson(req);
     await this.state.commit(async (tx, emit) => {
