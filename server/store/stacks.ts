@@ -113,13 +113,6 @@ export const stackStore = {
       WHERE s.root_id = ? ORDER BY length(s.path), s.path, r.name`, [rootId]);
   },
 
-  /** Resources done and total, per stack of a tree is not needed: the top counts its own. */
-  async counts(q: Queryable, stackId: string): Promise<{ total: number; complete: number }> {
-    const r = await q.get<{ total: number; complete: number }>(`SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN status LIKE '%_COMPLETE' AND status <> 'INIT_COMPLETE' THEN 1 ELSE 0 END), 0) AS complete
-      FROM stack_resources WHERE stack_id = ?`, [stackId]);
-    return r ?? { total: 0, complete: 0 };
-  },
-
   async insertResource(q: Queryable, r: ResourceRow): Promise<void> {
     await q.run(`INSERT INTO stack_resources (stack_id, name, type, status, status_reason, properties, data, physical_id, depends_on, updated_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (stack_id, name) DO NOTHING`,

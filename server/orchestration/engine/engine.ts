@@ -185,7 +185,13 @@ export class StackEngine implements StackOperations, Service {
     setMaxListeners(0, controller.signal);
     const timeoutMs = row.timeout_mins * 60_000;
     const deadlineAt = Date.parse(row.operation_started_at) + timeoutMs;
-    const timer = setTimeout(() => controller.abort(new OperationAborted('timeout', `timed out after ${row.timeout_mins} min`)), Math.max(0, deadlineAt - Date.now()));
+    // setTimeout takes at most 2^31-1 ms (24.8 days); a longer timeout is re-armed when it fires early.
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      const leftMs = deadlineAt - Date.now();
+      timer = setTimeout(() => (Date.now() >= deadlineAt ? controller.abort(new OperationAborted('timeout', `timed out after ${row.timeout_mins} min`)) : arm()), Math.min(Math.max(0, leftMs), 2 ** 31 - 1));
+    };
+    arm();
     const op: Operation = { rootId: row.id, rootName: row.name, action, actor: row.actor, signal: controller.signal, deadlineAt, concurrency: this.concurrency };
     const done = (async () => {
       try {
