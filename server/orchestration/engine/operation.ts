@@ -148,7 +148,11 @@ export class StackRunner {
         const act = row.status.slice(0, row.status.indexOf('_IN_PROGRESS')) as StackAction;
         return this.finish(op, stack, name, plugin, ctx(), data, act, seal);
       }
-      if (sameJson(old, props) && row.status.endsWith('_COMPLETE')) return;
+      if (sameJson(old, props) && row.status.endsWith('_COMPLETE')) {
+        // Untouched; only a changed depends_on is recorded, for the order of a later delete.
+        if (row.depends_on !== deps) await this.write(op, stack, name, { depends_on: deps }, false);
+        return;
+      }
       const changed = [...new Set([...Object.keys(old), ...Object.keys(props)])].filter((k) => !sameJson(old[k], props[k]));
       const replace = plugin.replaceOn === '*' || changed.some((k) => (plugin.replaceOn as readonly string[]).includes(k)) || data === undefined;
       if (replace) {
