@@ -38,6 +38,10 @@ import { ImageRuntime } from './images/runtime.js';
 import { DeployFlow } from './provision/deploy-flow.js';
 import { provisionService } from './api/provision-service.js';
 import { agentConfigYaml } from '../common/agent-config-yaml.js';
+import { StackEngine } from './orchestration/engine/engine.js';
+import { softwarePlugins } from './orchestration/resources/software-deployment.js';
+import { stackService } from './api/stack-service.js';
+import { MqttStackEvents } from './telemetry/stack-events.js';
 
 /**
  * One entry of ospd: a part with a life (started in list order, stopped in
@@ -74,6 +78,7 @@ export interface OspdCore {
   rules: RuleStore;
   metrics: MetricsRegistry;
   deploy: DeployFlow;
+  stacks: StackEngine;
 }
 
 export class Ospd {
@@ -131,6 +136,16 @@ export class Ospd {
     await this.core.db.close();
     this.log.info('ospd stopped');
     if (failure) throw failure;
+  }
+}
+
+/** A WaitCondition signal's data arrives as the JSON text the client sent; text that is not JSON stays text. */
+function signalData(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
   }
 }
 
@@ -219,7 +234,11 @@ function wire(cfg: OspdConfig, log: Logger, base: Pick<OspdCore, 'db' | 'secrets
     dataDir: cfg.dataDir, deployTokenTtlMs: (cfg.provision.deployWaitTimeoutMs ?? cfg.inspection.cleanWaitTimeoutMs) + 60 * 60_000, log: log.child({ component: 'deploy' }),
     deployBootTimeoutMs: cfg.provision.deployBootTimeoutMs, events: nodeEvents,
   });
-  const core: OspdCore = { ...base, registry, bmc, configs, telemetry, pxe, inspection, rules, metrics, deploy };
+  const stacks = new StackEngine({
+    db, secrets, log: log.child({ component: 'stacks' }),
+    plugins: softwarePlugins({ configs, db, log: log.child({ component: 'software-deployments' }) }),
+  });
+  const core: OspdCore = { ...base, registry, bmc, configs, telemetry, pxe, inspection, rules, metrics, deploy, stacks };
 
   const parts: OspdPart[] = [
     { name: 'nodes', grpc: [nodeService(registry, auth, apiLog)] },
@@ -263,6 +282,13 @@ function wire(cfg: OspdConfig, log: Logger, base: Pick<OspdCore, 'db' | 'secrets
     { name: 'images', service: images, grpc: [imageService(images.store, auth, apiLog)] },
     // The deploy's wait is the inspection part's (started before the API); this adds the operator calls.
     { name: 'provision', service: deploy.bootWatch, grpc: [provisionService(deploy, auth, apiLog)] },
+    // After the API: a resumed stack waits on agents, which must be able to call in. Its events go out on MQTT.
+    { name: 'stack-events', service: new MqttStackEvents(telemetry.broker, stacks, log.child({ component: 'stack-events' })) },
+    {
+      name: 'stacks',
+      service: stacks,
+      grpc: [stackService(stacks, (stack, handle, sig) => stacks.signal(stack, handle, { ...sig, data: signalData(sig.data) }), auth, apiLog)],
+    },
     // Last: admin.yaml announces a ready server.
     {
       name: 'admin',
