@@ -10,6 +10,7 @@ import { credentials, Metadata } from '@grpc/grpc-js';
 import YAML from 'yaml';
 import { NodeServiceClient } from '../../dist/proto/gen/osp/v1/node.js';
 import { ConfigServiceClient } from '../../dist/proto/gen/osp/v1/config.js';
+import { StackServiceClient } from '../../dist/proto/gen/osp/v1/stack.js';
 
 const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -45,9 +46,10 @@ export async function pool(items, concurrency, fn) {
 
 /**
  * Starts ospd with every listener off except gRPC and those `listenArgs`
- * turn back on (e.g. ['--mqtt-plain-listen', '127.0.0.1:1883']).
+ * turn back on (e.g. ['--mqtt-plain-listen', '127.0.0.1:1883']); `args` are
+ * further flags (e.g. ['--stack-concurrency', '32']).
  */
-export async function startOspd({ prefix = 'osp-bench-', listenArgs = [] } = {}) {
+export async function startOspd({ prefix = 'osp-bench-', listenArgs = [], args = [] } = {}) {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), prefix));
   const logFile = `${dataDir}.log`;
   const port = await freePort();
@@ -55,7 +57,7 @@ export async function startOspd({ prefix = 'osp-bench-', listenArgs = [] } = {})
   const off = { '--mqtt-listen': 'off', '--mqtt-plain-listen': 'off', '--http-listen': 'off', '--tftp-listen': 'off', '--dhcp-listen': 'off' };
   for (let i = 0; i + 1 < listenArgs.length; i += 2) off[listenArgs[i]] = listenArgs[i + 1];
   const proc = spawn(process.execPath, [path.join(repo, 'bin/ospd'), '--data-dir', dataDir, '--grpc-listen', `127.0.0.1:${port}`, '--log-level', 'warn',
-    ...Object.entries(off).flat()], { stdio: ['ignore', log, log] });
+    ...Object.entries(off).flat(), ...args], { stdio: ['ignore', log, log] });
   const stop = async () => {
     if (proc.exitCode === null && proc.signalCode === null) {
       const exited = new Promise((r) => proc.once('exit', r));
@@ -81,8 +83,10 @@ export async function startOspd({ prefix = 'osp-bench-', listenArgs = [] } = {})
   md.set('authorization', `Bearer ${admin.token}`);
   const nodes = new NodeServiceClient(admin.server, creds);
   const configs = new ConfigServiceClient(admin.server, creds);
+  // Unlimited: a page of a large stack's resources must not be cut at gRPC's 4 MiB default.
+  const stacks = new StackServiceClient(admin.server, creds, { 'grpc.max_send_message_length': -1, 'grpc.max_receive_message_length': -1 });
   return {
-    proc, dataDir, logFile, nodes, configs, md,
+    proc, dataDir, logFile, nodes, configs, stacks, md,
     /** Enrols `names` as fake-driver nodes and returns each one's agent credentials. */
     async enrol(names) {
       for (let i = 0; i < names.length; i += 2000) {
@@ -97,6 +101,7 @@ export async function startOspd({ prefix = 'osp-bench-', listenArgs = [] } = {})
     async stop({ keep = false } = {}) {
       nodes.close();
       configs.close();
+      stacks.close();
       await stop();
       if (!keep) {
         rmSync(dataDir, { recursive: true, force: true });
