@@ -12,6 +12,7 @@
  * its old bytes in every skipped range.
  */
 import { runProcess } from '../process/run-process.js';
+import type { FileHandle } from 'node:fs/promises';
 import type { Target } from './target.js';
 
 export type ZeroMethod = 'blkdiscard' | 'punch-hole' | 'write';
@@ -41,10 +42,32 @@ const KERNEL_LOOP = {
   'punch-hole': 'd=$1; while read -r o l; do fallocate --punch-hole --offset "$o" --length "$l" "$d" || exit 1; done',
 };
 
+/**
+ * Writes `length` bytes at `position`: through O_DIRECT when the target has
+ * it and the range is aligned (the image's extents are, in filesystem
+ * blocks), else through the page cache, flushed by the final fsync. A
+ * buffer the kernel refuses for direct I/O (EINVAL: its memory alignment)
+ * ends direct writes for the rest of the target's life.
+ */
 export async function writeAll(t: Target, buf: Buffer, length: number, position: number): Promise<void> {
+  const direct = t.direct;
+  if (direct && position % t.directAlignBytes === 0 && length % t.directAlignBytes === 0) {
+    try {
+      return await writeLoop(t, direct, buf, length, position);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+      t.directFallbackReason = `O_DIRECT write of ${length} bytes at ${position} to ${t.device}: ${(e as Error).message}`;
+      t.direct = null;
+      await direct.close().catch(() => undefined);
+    }
+  }
+  return writeLoop(t, t.fh, buf, length, position);
+}
+
+async function writeLoop(t: Target, fh: FileHandle, buf: Buffer, length: number, position: number): Promise<void> {
   let done = 0;
   while (done < length) {
-    const { bytesWritten } = await t.fh.write(buf, done, length - done, position + done);
+    const { bytesWritten } = await fh.write(buf, done, length - done, position + done);
     if (bytesWritten <= 0) throw new Error(`${t.device}: write at ${position + done} wrote nothing`);
     done += bytesWritten;
   }

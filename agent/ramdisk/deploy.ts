@@ -17,7 +17,7 @@ export async function runDeploy(d: DeployCommand, root: string, log: Logger, pro
   const device = root === '/' ? d.device : path.join(root, d.device);
   let last = -REPORT_STEP_PERCENT;
   const r = await writeImage({
-    url: d.imageUrl, token: d.token, virtualSizeBytes: d.virtualSizeBytes, rawSha256: d.rawSha256, device,
+    url: d.imageUrl, token: d.token, virtualSizeBytes: d.virtualSizeBytes, rawSha256: d.rawSha256, dataSha256: d.dataSha256 || undefined, device,
     extents: d.extents.map((e) => ({ start: e.startBytes, length: e.lengthBytes, data: e.data })),
     onProgress: (p) => {
       // The config drive follows; 99 is the most the image alone may claim.

@@ -30,6 +30,7 @@ function showColumns(format: string): Column<Image>[] {
     ...IMAGE_COLUMNS,
     { key: 'sha512', label: 'SHA512', get: (i) => i.sha512 },
     { key: 'raw_sha256', label: 'Raw SHA256', get: (i) => i.rawSha256 },
+    { key: 'data_sha256', label: 'Data SHA256', get: (i) => i.dataSha256 },
     {
       key: 'extents', label: 'Extents',
       get: (i) => (format === 'table' || format === 'value'

@@ -20,7 +20,7 @@ function fromProtoFormat(f: ImageFormat): DiskFormat | null {
 export function toProtoImage(r: ImageRecord, usedBy: string[], withExtents: boolean): Image {
   return {
     name: r.name, format: FORMATS[r.format], sizeBytes: r.sizeBytes, sha256: r.sha256, sha512: r.sha512,
-    virtualSizeBytes: r.virtualSizeBytes, allocatedBytes: r.allocatedBytes, rawSha256: r.rawSha256,
+    virtualSizeBytes: r.virtualSizeBytes, allocatedBytes: r.allocatedBytes, rawSha256: r.rawSha256, dataSha256: r.dataSha256,
     extents: withExtents ? r.extents.map((e) => ({ startBytes: e.start, lengthBytes: e.length, data: e.data })) : [],
     manifestJson: r.manifest ? JSON.stringify(r.manifest) : '', createdAt: r.createdAt, usedBy,
   };

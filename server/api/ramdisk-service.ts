@@ -21,7 +21,7 @@ function toProtoCommand(c: Command): RamdiskCommand {
     id: c.id, kind: c.kind, cleanMode: c.cleanMode ?? '',
     deploy: d && {
       imageUrl: d.imageUrl, token: d.token, extents: d.extents.map((e) => ({ startBytes: e.start, lengthBytes: e.length, data: e.data })),
-      virtualSizeBytes: d.virtualSizeBytes, rawSha256: d.rawSha256, device: d.device, configDrive: d.configDrive,
+      virtualSizeBytes: d.virtualSizeBytes, rawSha256: d.rawSha256, dataSha256: d.dataSha256, device: d.device, configDrive: d.configDrive,
     },
   };
 }

@@ -43,6 +43,8 @@ export interface ImageRecord {
   /** Bytes of the raw file holding data: the sum of the data extents, what a deploy fetches. */
   allocatedBytes: number;
   rawSha256: string;
+  /** sha256 of the data extents' bytes, concatenated in order: what the agent verifies (it zeroes the holes itself). */
+  dataSha256: string;
   extents: Extent[];
   manifest: Record<string, unknown> | null;
   createdAt: string;
@@ -69,7 +71,7 @@ const MAX_PAGE = 1000;
 function fromRow(r: ImageRow): ImageRecord {
   return {
     name: r.name, format: r.format as DiskFormat, sizeBytes: r.size_bytes, sha256: r.sha256, sha512: r.sha512,
-    virtualSizeBytes: r.virtual_size_bytes, allocatedBytes: r.allocated_bytes, rawSha256: r.raw_sha256,
+    virtualSizeBytes: r.virtual_size_bytes, allocatedBytes: r.allocated_bytes, rawSha256: r.raw_sha256, dataSha256: r.data_sha256,
     extents: JSON.parse(r.extents) as Extent[], manifest: r.manifest ? JSON.parse(r.manifest) as Record<string, unknown> : null, createdAt: r.created_at,
   };
 }
@@ -82,10 +84,30 @@ export function formatBytes(n: number): string {
   return `${i ? v.toFixed(1) : v} ${units[i]} (${n} bytes)`;
 }
 
-async function sha256Of(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const c of createReadStream(file, { highWaterMark: 1 << 20 })) h.update(c as Buffer);
-  return h.digest('hex');
+/**
+ * Both digests of a raw file in one read: over the whole virtual size, and
+ * over the data extents only (the bytes a deploy fetches, in order).
+ */
+export async function rawDigests(file: string, extents: readonly Extent[]): Promise<{ rawSha256: string; dataSha256: string }> {
+  const raw = createHash('sha256');
+  const data = createHash('sha256');
+  let pos = 0;
+  let i = 0;
+  for await (const c of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    const chunk = c as Buffer;
+    raw.update(chunk);
+    const end = pos + chunk.length;
+    while (i < extents.length && extents[i].start < end) {
+      const e = extents[i];
+      const from = Math.max(e.start, pos);
+      const to = Math.min(e.start + e.length, end);
+      if (e.data && to > from) data.update(chunk.subarray(from - pos, to - pos));
+      if (e.start + e.length > end) break;
+      i++;
+    }
+    pos = end;
+  }
+  return { rawSha256: raw.digest('hex'), dataSha256: data.digest('hex') };
 }
 
 export class ImageStore {
@@ -109,6 +131,14 @@ export class ImageStore {
         this.o.log.warn({ file: f }, 'removing an image file with no record (upload interrupted)');
         await rm(path.join(this.dir, f), { force: true });
       }
+    }
+    // Images stored before the data digest existed get it once, from their raw file.
+    for (const name of await imageStore.withoutDataDigest(this.db)) {
+      const r = await imageStore.get(this.db, name);
+      if (!r) continue;
+      const { dataSha256 } = await rawDigests(this.rawPath(name), JSON.parse(r.extents) as Extent[]);
+      await imageStore.setDataDigest(this.db, name, dataSha256);
+      this.o.log.info({ image: name }, 'data digest computed for an image stored before it existed');
     }
   }
 
@@ -234,7 +264,7 @@ export class ImageStore {
       const extents = await extentMap(raw, 'raw');
       const record: ImageRecord = {
         name: h.name, format: got.detected, sizeBytes: got.sizeBytes, sha256: got.sha256, sha512: got.sha512,
-        virtualSizeBytes: info.virtualSizeBytes, allocatedBytes: dataBytes(extents), rawSha256: await sha256Of(raw),
+        virtualSizeBytes: info.virtualSizeBytes, allocatedBytes: dataBytes(extents), ...await rawDigests(raw, extents),
         extents, manifest, createdAt: new Date().toISOString(),
       };
       const final = this.rawPath(h.name);
@@ -242,7 +272,7 @@ export class ImageStore {
       try {
         await imageStore.insert(this.db, {
           name: record.name, format: record.format, size_bytes: record.sizeBytes, sha256: record.sha256, sha512: record.sha512,
-          virtual_size_bytes: record.virtualSizeBytes, allocated_bytes: record.allocatedBytes, raw_sha256: record.rawSha256,
+          virtual_size_bytes: record.virtualSizeBytes, allocated_bytes: record.allocatedBytes, raw_sha256: record.rawSha256, data_sha256: record.dataSha256,
           extents: JSON.stringify(record.extents), manifest: manifest ? JSON.stringify(manifest) : '', created_at: record.createdAt,
         });
       } catch (e) {

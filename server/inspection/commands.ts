@@ -19,6 +19,7 @@ export interface DeployPayload {
   extents: Extent[];
   virtualSizeBytes: number;
   rawSha256: string;
+  dataSha256: string;
   device: string;
   configDrive: Buffer;
 }

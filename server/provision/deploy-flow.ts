@@ -226,7 +226,7 @@ export class DeployFlow {
       ...command,
       deploy: {
         imageUrl: `${this.d.httpBaseUrl()}/images/${img.name}/raw`, token, extents: img.extents, virtualSizeBytes: img.virtualSizeBytes,
-        rawSha256: img.rawSha256, device: p.device, configDrive,
+        rawSha256: img.rawSha256, dataSha256: img.dataSha256, device: p.device, configDrive,
       },
     };
   }

@@ -10,6 +10,7 @@ export interface ImageRow {
   virtual_size_bytes: number;
   allocated_bytes: number;
   raw_sha256: string;
+  data_sha256: string;
   extents: string;
   manifest: string;
   created_at: string;
@@ -38,9 +39,17 @@ export const imageStore = {
   },
 
   async insert(q: Queryable, r: ImageRow): Promise<void> {
-    await q.run(`INSERT INTO images (name, format, size_bytes, sha256, sha512, virtual_size_bytes, allocated_bytes, raw_sha256, extents, manifest, created_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    [r.name, r.format, r.size_bytes, r.sha256, r.sha512, r.virtual_size_bytes, r.allocated_bytes, r.raw_sha256, r.extents, r.manifest, r.created_at]);
+    await q.run(`INSERT INTO images (name, format, size_bytes, sha256, sha512, virtual_size_bytes, allocated_bytes, raw_sha256, data_sha256, extents, manifest, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [r.name, r.format, r.size_bytes, r.sha256, r.sha512, r.virtual_size_bytes, r.allocated_bytes, r.raw_sha256, r.data_sha256, r.extents, r.manifest, r.created_at]);
+  },
+
+  async withoutDataDigest(q: Queryable): Promise<string[]> {
+    return (await q.all<{ name: string }>("SELECT name FROM images WHERE data_sha256 = '' ORDER BY name")).map((r) => r.name);
+  },
+
+  async setDataDigest(q: Queryable, name: string, dataSha256: string): Promise<void> {
+    await q.run('UPDATE images SET data_sha256 = ? WHERE name = ?', [dataSha256, name]);
   },
 
   /** False when there was no such image. */

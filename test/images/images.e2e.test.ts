@@ -9,10 +9,11 @@ import { OSPCTL, runProgram } from '../harness/ospd.js';
 import { waitFor } from '../harness/wait.js';
 import { coreutilsSum, makeImages, sha256, VIRTUAL_BYTES } from './fixtures.js';
 import { ImageServer } from './server.js';
+import { sha256OfData } from '../provision/images.js';
 
 interface ShownImage {
   name: string; format: string; size_bytes: number; virtual_size_bytes: number; allocated_bytes: number;
-  sha256: string; sha512: string; raw_sha256: string; used_by: string[]; created_at: string;
+  sha256: string; sha512: string; raw_sha256: string; data_sha256: string; used_by: string[]; created_at: string;
   extents: { start_bytes: number; length_bytes: number; data: boolean }[];
 }
 
@@ -54,6 +55,9 @@ describe('images in ospd: ospctl upload/list/show/delete against qemu-img-made i
     expect(data.map((e) => [e.start_bytes, e.length_bytes])).toEqual([[0, 4096], [3 << 20, 2 << 20], [40 << 20, 1 << 20]]);
     expect(img.allocated_bytes).toBe((3 << 20) + 4096);
     expect(img.extents.reduce((n, e) => n + e.length_bytes, 0)).toBe(VIRTUAL_BYTES);
+    // What a deploy verifies: the data extents' bytes of the reference raw, in order (hashed here by positional reads).
+    expect(img.data_sha256).toBe(await sha256OfData(files.reference, img.extents.map((e) => ({ start: e.start_bytes, length: e.length_bytes, data: e.data }))));
+    expect(img.data_sha256).not.toBe(img.raw_sha256);
     // The stored raw file is sparse: far fewer blocks than its size.
     const st = statSync(path.join(s.dataDir, 'images', 'web.raw'));
     expect(st.size).toBe(VIRTUAL_BYTES);
@@ -70,6 +74,14 @@ describe('images in ospd: ospctl upload/list/show/delete against qemu-img-made i
       sha256: coreutilsSum('sha256sum', files.raw), raw_sha256: coreutilsSum('sha256sum', files.reference),
     });
     expect(img.extents).toEqual(web.extents);
+  });
+
+  it('an image stored before the data digest existed gets it when ospd starts', async () => {
+    const before = await show('web');
+    await s.ospd!.core.db.run("UPDATE images SET data_sha256 = '' WHERE name = 'web'");
+    await s.stop();
+    await s.start();
+    expect((await show('web')).data_sha256).toBe(before.data_sha256);
   });
 
   it('re-uploading the same content under the same name is a no-op; other content under it is refused', async () => {

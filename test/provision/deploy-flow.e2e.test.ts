@@ -191,7 +191,7 @@ describe('deploy through ospd and the osp-agent ramdisk binary', () => {
     const fd = openSync(images.store.rawPath('img-a'), 'r+');
     writeSync(fd, Buffer.from('corrupt'), 0, 7, 2 * MIB + 100);
     closeSync(fd);
-    const expected = (await images.store.get('img-a')).rawSha256;
+    const expected = (await images.store.get('img-a')).dataSha256;
     const deploy = runProgram(process.execPath, [OSPCTL, 'node', 'deploy', 'deploy-a', '--image', 'img-a', '--wait'], { env: { OSPCTL_CONFIG: s.adminConfig }, timeoutMs: 90_000 });
     await waitFor('wait call-back', async () => (await s.registry.get(uuid)).provisionState === 'wait call-back', { timeoutMs: 20_000 });
     m.boot();

@@ -15,6 +15,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -29,6 +30,8 @@ export interface TestImage {
   virtualSizeBytes: number;
   extents: Extent[];
   rawSha256: string;
+  /** sha256 of the data extents' bytes in order (what ospd sends as data_sha256), computed here independently of ospd. */
+  dataSha256: string;
 }
 
 export function run(cmd: string, args: string[]): string {
@@ -51,13 +54,34 @@ export async function sha256File(file: string, lengthBytes?: number): Promise<st
   return h.digest('hex');
 }
 
+/** The data extents of `file` hashed in order, one positional read at a time (independent of ospd's single-pass code). */
+export async function sha256OfData(file: string, extents: readonly Extent[]): Promise<string> {
+  const h = createHash('sha256');
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(MIB);
+    for (const e of extents) {
+      if (!e.data) continue;
+      for (let off = 0; off < e.length;) {
+        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, e.length - off), e.start + off);
+        if (bytesRead === 0) throw new Error(`${file}: short read at ${e.start + off}`);
+        h.update(buf.subarray(0, bytesRead));
+        off += bytesRead;
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+  return h.digest('hex');
+}
+
 /** What ospd does at upload: convert to sparse raw, map it, hash it over the virtual size. */
 export async function prepare(image: string, dir: string): Promise<TestImage> {
   const raw = path.join(dir, `${path.basename(image)}.converted.raw`);
   run('qemu-img', ['convert', '-O', 'raw', image, raw]);
   const virtualSizeBytes = (JSON.parse(run('qemu-img', ['info', '--output=json', image])) as { 'virtual-size': number })['virtual-size'];
   const extents = extentsFromQemuMap(run('qemu-img', ['map', '--output=json', '-f', 'raw', raw]), virtualSizeBytes);
-  return { raw, virtualSizeBytes, extents, rawSha256: await sha256File(raw) };
+  return { raw, virtualSizeBytes, extents, rawSha256: await sha256File(raw), dataSha256: await sha256OfData(raw, extents) };
 }
 
 export interface ImageServer {

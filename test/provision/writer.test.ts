@@ -13,14 +13,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OspError } from '../../common/errors.js';
 import { dataBytes } from '../../common/extents.js';
 import { writeImage, type WriteProgress } from '../../agent/provision/writer.js';
-import { MIB, prepare, run, sha256File, sparseRaw, startBusybox, startImageServer, type TestImage } from './images.js';
+import { MIB, prepare, run, sha256File, sha256OfData, sparseRaw, startBusybox, startImageServer, type TestImage } from './images.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'osp-writer-'));
 let qcow: TestImage;
 let sparse: TestImage;
 
 /** Data at scattered offsets, some not page-aligned; holes of tens of MiB between. */
-const WRITES: [number, number][] = [[0, 64 * 1024], [3 * MIB + 12_345, 2 * MIB + 777], [30 * MIB, 5 * MIB], [61 * MIB + 512, 4096 * 3], [90 * MIB, MIB]];
+/** The 64 KiB hole after 35 MiB is shorter than the writer's coalescing gap: it is fetched with its neighbours. */
+const WRITES: [number, number][] = [[0, 64 * 1024], [3 * MIB + 12_345, 2 * MIB + 777], [30 * MIB, 5 * MIB], [35 * MIB + 64 * 1024, 4096], [61 * MIB + 512, 4096 * 3], [90 * MIB, MIB]];
 /** Not a multiple of 4096: the last hole ends unaligned. */
 const RAW_SIZE = 96 * MIB + 1536;
 
@@ -61,7 +62,7 @@ describe('writeImage', () => {
     try {
       const target = freshTarget('t-qcow', qcow.virtualSizeBytes);
       const progress: WriteProgress[] = [];
-      const r = await writeImage({ url: srv.url, token: srv.token, extents: qcow.extents, virtualSizeBytes: qcow.virtualSizeBytes, rawSha256: qcow.rawSha256, device: target, onProgress: (p) => progress.push({ ...p }), progressIntervalMs: 0 });
+      const r = await writeImage({ url: srv.url, token: srv.token, extents: qcow.extents, virtualSizeBytes: qcow.virtualSizeBytes, rawSha256: qcow.rawSha256, dataSha256: qcow.dataSha256, device: target, onProgress: (p) => progress.push({ ...p }), progressIntervalMs: 0 });
       expect(await sha256File(target, qcow.virtualSizeBytes)).toBe(reference(qcow));
       const data = dataBytes(qcow.extents);
       expect(r.networkBytes).toBeGreaterThanOrEqual(WRITES.reduce((s, [, l]) => s + l, 0));
@@ -81,7 +82,7 @@ describe('writeImage', () => {
     const srv = await startImageServer(sparse.raw);
     try {
       const target = garbageTarget('t-garbage', sparse.virtualSizeBytes + 3 * MIB);
-      const r = await writeImage({ url: srv.url, token: srv.token, extents: sparse.extents, virtualSizeBytes: sparse.virtualSizeBytes, rawSha256: sparse.rawSha256, device: target });
+      const r = await writeImage({ url: srv.url, token: srv.token, extents: sparse.extents, virtualSizeBytes: sparse.virtualSizeBytes, rawSha256: sparse.rawSha256, dataSha256: sparse.dataSha256, device: target });
       expect(await sha256File(target, sparse.virtualSizeBytes)).toBe(reference(sparse));
       expect(r.zeroedBytes + r.dataBytes).toBe(sparse.virtualSizeBytes);
       expect(statSync(target).size).toBe(sparse.virtualSizeBytes + 3 * MIB);
@@ -90,22 +91,31 @@ describe('writeImage', () => {
     }
   });
 
-  it('writes to a loop device holding garbage, zeroing holes with blkdiscard --zeroout', async () => {
+  it('writes to a loop device holding garbage with O_DIRECT, zeroing holes with blkdiscard --zeroout; unaligned extents go through the cache', async () => {
     const backing = garbageTarget('t-loop', 128 * MIB);
     const loop = run('losetup', ['-f', '--show', backing]).trim();
     const srv = await startImageServer(qcow.raw);
+    const srv2 = await startImageServer(sparse.raw);
     try {
-      const r = await writeImage({ url: srv.url, token: srv.token, extents: qcow.extents, virtualSizeBytes: qcow.virtualSizeBytes, rawSha256: qcow.rawSha256, device: loop });
+      const r = await writeImage({ url: srv.url, token: srv.token, extents: qcow.extents, virtualSizeBytes: qcow.virtualSizeBytes, rawSha256: qcow.rawSha256, dataSha256: qcow.dataSha256, device: loop });
       expect(r.zeroMethod).toBe('blkdiscard');
       expect(r.zeroFallbackReason).toBeUndefined();
+      expect(r.directIo).toBe(true);
+      expect(r.directFallbackReason).toBeUndefined();
       expect(await sha256File(loop, qcow.virtualSizeBytes)).toBe(reference(qcow));
+      // The sparse raw ends 1000 bytes of data into an unaligned tail: that write cannot be direct, the rest still is.
+      const r2 = await writeImage({ url: srv2.url, token: srv2.token, extents: sparse.extents, virtualSizeBytes: sparse.virtualSizeBytes, rawSha256: sparse.rawSha256, dataSha256: sparse.dataSha256, device: loop });
+      expect(r2.directIo).toBe(true);
+      expect(await sha256File(loop, sparse.virtualSizeBytes)).toBe(reference(sparse));
     } finally {
       await srv.close();
+      await srv2.close();
       execFileSync('losetup', ['-d', loop]);
     }
   });
 
-  it('works against BusyBox httpd (Range without keep-alive), a peer osp did not write', async () => {
+  // An older ospd sends only raw_sha256: the writer then hashes the whole virtual size, holes as zeros.
+  it('works against BusyBox httpd (Range without keep-alive), a peer osp did not write (raw_sha256 only)', async () => {
     const bb = await startBusybox(sparse.raw);
     try {
       const target = garbageTarget('t-busybox', sparse.virtualSizeBytes);
@@ -122,7 +132,7 @@ describe('writeImage', () => {
     const srv = await startImageServer(qcow.raw, { dropAfterBytes: 1.5 * MIB });
     try {
       const target = garbageTarget('t-resume', qcow.virtualSizeBytes);
-      const r = await writeImage({ url: srv.url, token: srv.token, extents: qcow.extents, virtualSizeBytes: qcow.virtualSizeBytes, rawSha256: qcow.rawSha256, device: target, retry: { attempts: 3, backoffMs: 10 } });
+      const r = await writeImage({ url: srv.url, token: srv.token, extents: qcow.extents, virtualSizeBytes: qcow.virtualSizeBytes, rawSha256: qcow.rawSha256, dataSha256: qcow.dataSha256, device: target, retry: { attempts: 3, backoffMs: 10 } });
       expect(await sha256File(target, qcow.virtualSizeBytes)).toBe(reference(qcow));
       expect(r.resumes).toBe(1);
       expect(srv.requests.length).toBe(r.requests);
@@ -172,7 +182,48 @@ describe('writeImage', () => {
     }
   });
 
-  it('fails on a corrupted image file with both digests and the URL', async () => {
+  async function corruptCopy(name: string, offset: number): Promise<string> {
+    const bad = path.join(dir, name);
+    run('cp', ['--sparse=always', sparse.raw, bad]);
+    const fh = await open(bad, 'r+');
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, offset);
+    b[0] ^= 0xff;
+    await fh.write(b, 0, 1, offset);
+    await fh.close();
+    return bad;
+  }
+
+  it('fails on a corrupted data byte with both data digests and the URL', async () => {
+    const bad = await corruptCopy('corrupt-data.raw', 31 * MIB);
+    const actual = await sha256OfData(bad, sparse.extents);
+    const srv = await startImageServer(bad);
+    try {
+      const target = freshTarget('t-corrupt-data', sparse.virtualSizeBytes);
+      const e = await writeImage({ url: srv.url, token: srv.token, extents: sparse.extents, virtualSizeBytes: sparse.virtualSizeBytes, rawSha256: sparse.rawSha256, dataSha256: sparse.dataSha256.toUpperCase(), device: target }).catch((x: unknown) => x);
+      expect((e as OspError).code).toBe('IMAGE_CHECKSUM_MISMATCH');
+      expect((e as Error).message).toBe(`image checksum mismatch: expected sha256 of the data extents ${sparse.dataSha256}, wrote ${actual} (url ${srv.url}, device ${target})`);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('fails when bytes fetched across a short hole are not zeros (the hole is not hashed, so it is checked)', async () => {
+    const at = 35 * MIB + 1000;
+    expect(sparse.extents.find((x) => x.start <= at && at < x.start + x.length)?.data).toBe(false);
+    const bad = await corruptCopy('corrupt-hole.raw', at);
+    const srv = await startImageServer(bad);
+    try {
+      const target = freshTarget('t-corrupt-hole', sparse.virtualSizeBytes);
+      const e = await writeImage({ url: srv.url, token: srv.token, extents: sparse.extents, virtualSizeBytes: sparse.virtualSizeBytes, rawSha256: sparse.rawSha256, dataSha256: sparse.dataSha256, device: target }).catch((x: unknown) => x);
+      expect((e as OspError).code).toBe('IMAGE_CHECKSUM_MISMATCH');
+      expect((e as Error).message).toBe(`image checksum mismatch: the extent map says offset ${at} is a hole, but the bytes fetched there are not zeros (url ${srv.url}, device ${target})`);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('fails on a corrupted image file with both digests and the URL (raw_sha256 only)', async () => {
     const bad = path.join(dir, 'corrupt.raw');
     run('cp', ['--sparse=always', sparse.raw, bad]);
     // One byte flipped inside the data at 30 MiB.
@@ -213,6 +264,7 @@ describe('writeImage', () => {
     const base = { url: 'http://127.0.0.1:9/raw', token: 't', extents: qcow.extents, virtualSizeBytes: qcow.virtualSizeBytes, rawSha256: qcow.rawSha256 };
     await expect(writeImage({ ...base, device: '/dev/osp-no-such-disk' })).rejects.toThrow(/^device: \/dev\/osp-no-such-disk: does not exist$/);
     await expect(writeImage({ ...base, rawSha256: 'abc', device: '/dev/null' })).rejects.toThrow(/^rawSha256: "abc": expected 64 hexadecimal digits$/);
+    await expect(writeImage({ ...base, dataSha256: 'xyz', device: '/dev/null' })).rejects.toThrow(/^dataSha256: "xyz": expected 64 hexadecimal digits$/);
     await expect(writeImage({ ...base, virtualSizeBytes: qcow.virtualSizeBytes + 1, device: '/dev/null' })).rejects.toThrow(/^extents: "ends at \d+": expected coverage up to virtualSizeBytes/);
   });
 });

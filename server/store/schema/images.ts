@@ -41,4 +41,9 @@ export const imageMigrations: Migration[] = [
       CREATE INDEX deploy_tokens_image ON deploy_tokens(image_name);
     `,
   },
+  {
+    // The deploy verifies only what it fetches: the data extents' bytes, in order (empty: computed at start from the raw file).
+    id: '0601-image-data-sha256',
+    sql: `ALTER TABLE images ADD COLUMN data_sha256 TEXT NOT NULL DEFAULT ''`,
+  },
 ];

@@ -94,6 +94,8 @@ export interface Image {
   createdAt: string;
   /** Nodes in a deploy state that use the image. */
   usedBy: string[];
+  /** sha256 of the data extents' bytes, concatenated in order: what a deploy fetches and verifies. */
+  dataSha256: string;
 }
 
 /** The first message of an upload. */
@@ -271,6 +273,7 @@ function createBaseImage(): Image {
     manifestJson: "",
     createdAt: "",
     usedBy: [],
+    dataSha256: "",
   };
 }
 
@@ -311,6 +314,9 @@ export const Image: MessageFns<Image> = {
     }
     for (const v of message.usedBy) {
       writer.uint32(98).string(v!);
+    }
+    if (message.dataSha256 !== "") {
+      writer.uint32(106).string(message.dataSha256);
     }
     return writer;
   },
@@ -424,6 +430,14 @@ export const Image: MessageFns<Image> = {
             message.usedBy.push(reader.string());
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.dataSha256 = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -480,6 +494,11 @@ export const Image: MessageFns<Image> = {
         : globalThis.Array.isArray(object?.used_by)
         ? object.used_by.map((e: any) => globalThis.String(e))
         : [],
+      dataSha256: isSet(object.dataSha256)
+        ? globalThis.String(object.dataSha256)
+        : isSet(object.data_sha256)
+        ? globalThis.String(object.data_sha256)
+        : "",
     };
   },
 
@@ -521,6 +540,9 @@ export const Image: MessageFns<Image> = {
     if (message.usedBy?.length) {
       obj.usedBy = message.usedBy;
     }
+    if (message.dataSha256 !== "") {
+      obj.dataSha256 = message.dataSha256;
+    }
     return obj;
   },
 
@@ -541,6 +563,7 @@ export const Image: MessageFns<Image> = {
     message.manifestJson = object.manifestJson ?? "";
     message.createdAt = object.createdAt ?? "";
     message.usedBy = object.usedBy?.map((e) => e) || [];
+    message.dataSha256 = object.dataSha256 ?? "";
     return message;
   },
 };

@@ -78,6 +78,13 @@ export interface DeployCommand {
   device: string;
   /** The config-2 filesystem image, written as a new last partition. */
   configDrive: Buffer;
+  /**
+   * sha256 of the data extents' bytes, concatenated in order. When set, the
+   * agent verifies only the bytes it fetches and zeroes the holes itself; the
+   * extent map it trusts came over this same authenticated stream. Empty (an
+   * older ospd): the agent verifies raw_sha256.
+   */
+  dataSha256: string;
 }
 
 export interface ReportInventoryRequest {
@@ -540,6 +547,7 @@ function createBaseDeployCommand(): DeployCommand {
     rawSha256: "",
     device: "",
     configDrive: Buffer.alloc(0),
+    dataSha256: "",
   };
 }
 
@@ -565,6 +573,9 @@ export const DeployCommand: MessageFns<DeployCommand> = {
     }
     if (message.configDrive.length !== 0) {
       writer.uint32(58).bytes(message.configDrive);
+    }
+    if (message.dataSha256 !== "") {
+      writer.uint32(66).string(message.dataSha256);
     }
     return writer;
   },
@@ -638,6 +649,14 @@ export const DeployCommand: MessageFns<DeployCommand> = {
             message.configDrive = Buffer.from(reader.bytes());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.dataSha256 = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -675,6 +694,11 @@ export const DeployCommand: MessageFns<DeployCommand> = {
         : isSet(object.config_drive)
         ? Buffer.from(bytesFromBase64(object.config_drive))
         : Buffer.alloc(0),
+      dataSha256: isSet(object.dataSha256)
+        ? globalThis.String(object.dataSha256)
+        : isSet(object.data_sha256)
+        ? globalThis.String(object.data_sha256)
+        : "",
     };
   },
 
@@ -701,6 +725,9 @@ export const DeployCommand: MessageFns<DeployCommand> = {
     if (message.configDrive.length !== 0) {
       obj.configDrive = base64FromBytes(message.configDrive);
     }
+    if (message.dataSha256 !== "") {
+      obj.dataSha256 = message.dataSha256;
+    }
     return obj;
   },
 
@@ -716,6 +743,7 @@ export const DeployCommand: MessageFns<DeployCommand> = {
     message.rawSha256 = object.rawSha256 ?? "";
     message.device = object.device ?? "";
     message.configDrive = object.configDrive ?? Buffer.alloc(0);
+    message.dataSha256 = object.dataSha256 ?? "";
     return message;
   },
 };
