@@ -25,9 +25,12 @@ function wrap(db: sqlite3.Database): Queryable {
           else resolve({ changes: this.changes, lastID: this.lastID });
         });
       }),
+    // Not sqlite3's get: it steps once and leaves the statement open until its finalize runs later,
+    // so under a steady stream of reads one statement is always open, the reader's snapshot never
+    // moves on, and a row committed moments ago stays invisible. all() steps to the end, which closes it.
     get: <T>(sql: string, params: SqlParam[] = []) =>
       new Promise<T | undefined>((resolve, reject) => {
-        db.get(sql, params, (err, row) => (err ? reject(err) : resolve(row as T | undefined)));
+        db.all(sql, params, (err, rows) => (err ? reject(err) : resolve(rows[0] as T | undefined)));
       }),
     all: <T>(sql: string, params: SqlParam[] = []) =>
       new Promise<T[]>((resolve, reject) => {
