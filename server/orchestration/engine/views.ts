@@ -21,8 +21,10 @@ export async function summaryOf(state: StackState, row: StackRow): Promise<Stack
 
 export async function detailOf(state: StackState, row: StackRow): Promise<StackDetail> {
   const loaded = await state.loaded(row);
-  const resources = await stackStore.resources(state.db, row.id);
-  const live = await state.live(state.db, row, resources.map((r) => r.name));
+  // Only what the outputs read: a live group (or template resource) brings in its whole nested tree,
+  // which made `stack show` of a 1,000-member group take seconds. treeSecrets below covers the masking.
+  const read = new Set([...loaded.outputs.values()].flatMap((o) => [...o.refs.resources, ...o.refs.attrs].map((r) => r.name)));
+  const live = await state.live(state.db, row, read);
   const outputs: StackOutput[] = [];
   for (const [name, o] of loaded.outputs) {
     try {
