@@ -37,6 +37,13 @@ export interface OspdConfig {
   imageMaxBytes: number;
   /** Deploys (issue 11). */
   provision: ProvisionConfig;
+  /** The stack engine (issue 12). */
+  stacks: StackConfig;
+}
+
+export interface StackConfig {
+  /** Resources of one stack (each nested stack has its own) worked on at once. */
+  concurrency: number;
 }
 
 export interface ProvisionConfig {
@@ -144,6 +151,13 @@ function parseCipherSuites(key: string, raw: Raw): number[] {
   return parts.map(Number);
 }
 
+/**
+ * A deployment's resource mostly waits for its node's agent, and a group's
+ * members are on different nodes, so the bound is on ospd's own work, not
+ * the fleet's: test/bench/stack-bench.mjs measured the choice.
+ */
+const DEFAULT_STACK_CONCURRENCY = 64;
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export const settings: Setting[] = [
@@ -213,6 +227,10 @@ export const settings: Setting[] = [
   {
     key: 'fast-track-timeout-ms', arg: 'MS', describe: 'how long a fast-track ramdisk waits for its next command before it is powered off (default 300000, 5 min)',
     apply: (c, raw) => (c.provision!.fastTrackTimeoutMs = parseInt10('fast-track-timeout-ms', raw, 1_000, 86_400_000)),
+  },
+  {
+    key: 'stack-concurrency', arg: 'N', describe: `resources of one stack (each nested stack counts alone) created, updated or deleted at once (default ${DEFAULT_STACK_CONCURRENCY})`,
+    apply: (c, raw) => (c.stacks!.concurrency = parseInt10('stack-concurrency', raw, 1, 10_000)),
   },
   {
     key: 'image-max-bytes', arg: 'BYTES', describe: 'largest image file an upload may send (default 68719476736, 64 GiB)',
@@ -356,6 +374,7 @@ function defaults(): OspdConfig {
     inspection: { inspectWaitTimeoutMs: 15 * 60_000, cleanWaitTimeoutMs: 30 * 60_000, discovery: false },
     imageMaxBytes: 64 * 1024 ** 3,
     provision: { deployWaitTimeoutMs: null, deployBootTimeoutMs: 30 * 60_000, fastTrack: false, fastTrackTimeoutMs: 5 * 60_000 },
+    stacks: { concurrency: DEFAULT_STACK_CONCURRENCY },
   };
 }
 

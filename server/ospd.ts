@@ -235,7 +235,7 @@ function wire(cfg: OspdConfig, log: Logger, base: Pick<OspdCore, 'db' | 'secrets
     deployBootTimeoutMs: cfg.provision.deployBootTimeoutMs, events: nodeEvents,
   });
   const stacks = new StackEngine({
-    db, secrets, log: log.child({ component: 'stacks' }),
+    db, secrets, log: log.child({ component: 'stacks' }), concurrency: cfg.stacks.concurrency,
     plugins: softwarePlugins({ configs, db, log: log.child({ component: 'software-deployments' }) }),
   });
   const core: OspdCore = { ...base, registry, bmc, configs, telemetry, pxe, inspection, rules, metrics, deploy, stacks };
