@@ -9,7 +9,8 @@
 //  2. stack create: a ResourceGroup of --nodes members, each a nested template
 //     holding one OS::Heat::SoftwareDeployment on the node at its index in a
 //     list parameter (given as parameter_defaults, as TripleO does); total time,
-//     the agents' own script time, and the engine overhead (create − agents);
+//     the agents' own script time (wall time during which at least one agent
+//     was running a script), and the engine overhead (create − agents);
 //  3. `stack show` (GetStack) and `resource list` (ListStackResources, every
 //     page, nested depth 2) latency at that size;
 //  4. an update with the same template and parameters: time to
@@ -158,6 +159,12 @@ async function waitForStatus(ospd, want, timeoutMs) {
   }
 }
 
+/** Config revisions committed so far, summed over the fleet. */
+async function revisionsCommitted(ospd) {
+  const r = await unary(ospd.configs, 'listConfigStatus', { id: '' }, ospd.md);
+  return r.nodes.reduce((sum, n) => sum + Number(n.latestRevision), 0);
+}
+
 async function latency(fn) {
   const ms = [];
   for (let i = 0; i < REPS; i++) {
@@ -226,6 +233,7 @@ async function run() {
     const list = await latency(async () => (listed = (await allResources(ospd)).length));
 
     // 4. An update that changes nothing.
+    const revisionsBefore = await revisionsCommitted(ospd);
     const updateStart = Date.now();
     await unary(ospd.stacks, 'updateStack', request, ospd.md);
     await waitForStatus(ospd, 'UPDATE_COMPLETE', 600_000);
@@ -234,6 +242,7 @@ async function run() {
     await sleep(2000);
     const afterUpdate = await report(workers);
     const updateAcks = afterUpdate.acks.slice(afterCreate.acks.length);
+    const updateRevisions = (await revisionsCommitted(ospd)) - revisionsBefore;
 
     return {
       benchmark: 'stack', nodes: NODES, script_ms: SCRIPT_MS, workers: WORKERS, stack_concurrency: STACK_CONCURRENCY === '' ? 'default' : Number(STACK_CONCURRENCY),
@@ -246,7 +255,7 @@ async function run() {
       },
       stack_show: { ...show, goal_ms: 1000 },
       resource_list: { nested_depth: 2, resources: listed, ...list, goal_ms: 1000 },
-      noop_update: { seconds: seconds(updateMs), acks: updateAcks.length, deployments_rerun: updateAcks.reduce((s, a) => s + a.ran, 0), goal_seconds: 5 },
+      noop_update: { seconds: seconds(updateMs), revisions_committed: updateRevisions, acks: updateAcks.length, deployments_rerun: updateAcks.reduce((s, a) => s + a.ran, 0), goal_seconds: 5 },
       completion_poll_ms: POLL_MS,
     };
   } finally {
