@@ -40,6 +40,7 @@ import { provisionService } from './api/provision-service.js';
 import { agentConfigYaml } from '../common/agent-config-yaml.js';
 import { StackEngine } from './orchestration/engine/engine.js';
 import { softwarePlugins } from './orchestration/resources/software-deployment.js';
+import { serverPlugins } from './orchestration/resources/server.js';
 import { stackService } from './api/stack-service.js';
 import { MqttStackEvents } from './telemetry/stack-events.js';
 
@@ -236,7 +237,12 @@ function wire(cfg: OspdConfig, log: Logger, base: Pick<OspdCore, 'db' | 'secrets
   });
   const stacks = new StackEngine({
     db, secrets, log: log.child({ component: 'stacks' }), concurrency: cfg.stacks.concurrency,
-    plugins: softwarePlugins({ configs, db, log: log.child({ component: 'software-deployments' }) }),
+    plugins: [
+      ...softwarePlugins({ configs, db, log: log.child({ component: 'software-deployments' }) }),
+      ...serverPlugins({
+        db, registry, deploy, states: bmc.states, abort: (id, actor) => inspection.flow.abort(id, actor), leases: () => pxe.store.list(), log: log.child({ component: 'servers' }),
+      }),
+    ],
   });
   const core: OspdCore = { ...base, registry, bmc, configs, telemetry, pxe, inspection, rules, metrics, deploy, stacks };
 

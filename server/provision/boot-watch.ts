@@ -37,6 +37,7 @@ export interface BootWatchDeps {
  */
 export class DeployBootWatch implements Service {
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly endObservers = new Set<(uuid: string, how: 'connected' | 'timeout') => void>();
   private unsubscribe?: () => void;
 
   constructor(private readonly d: BootWatchDeps) {}
@@ -81,6 +82,22 @@ export class DeployBootWatch implements Service {
     return `wait for the deployed system's agent to connect (until ${new Date(w.deadlineMs).toISOString()})`;
   }
 
+  /** Told when a watch ends, after its event row is written (OS::Osp::Server waits on it instead of reading the store in a loop). */
+  onEnded(fn: (uuid: string, how: 'connected' | 'timeout') => void): () => void {
+    this.endObservers.add(fn);
+    return () => this.endObservers.delete(fn);
+  }
+
+  private told(uuid: string, how: 'connected' | 'timeout'): void {
+    for (const fn of this.endObservers) {
+      try {
+        fn(uuid, how);
+      } catch (e) {
+        this.d.log.warn({ uuid, err: (e as Error).message }, 'boot watch: an observer failed');
+      }
+    }
+  }
+
   /** Undeploy or rebuild: the watch no longer applies. */
   async cancel(uuid: string): Promise<void> {
     const t = this.timers.get(uuid);
@@ -116,6 +133,7 @@ export class DeployBootWatch implements Service {
       await nodeStore.appendEvent(this.d.db, { nodeUuid: uuid, type: BOOT_EVENT.connected, actor: 'agent', message, data: { afterS } });
       this.d.events?.publish(n, { type: 'progress', state: n.provisionState, percent: 100, message });
       this.d.log.info({ node: n.name, afterS }, 'deployed system connected');
+      this.told(uuid, how);
       return;
     }
     const message = `the deployed system's agent did not connect within ${Math.round(this.d.timeoutMs / 1000)} s after the reboot `
@@ -123,5 +141,6 @@ export class DeployBootWatch implements Service {
     await nodeStore.appendEvent(this.d.db, { nodeUuid: uuid, type: BOOT_EVENT.timeout, actor: 'server', message, data: { timeoutMs: this.d.timeoutMs } });
     this.d.events?.publish(n, { type: 'warning', state: n.provisionState, message });
     this.d.log.warn({ node: n.name, timeoutMs: this.d.timeoutMs }, 'deployed system did not connect');
+    this.told(uuid, how);
   }
 }

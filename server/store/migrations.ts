@@ -9,6 +9,7 @@ import { inspectionMigrations } from './schema/inspection.js';
 import { imageMigrations } from './schema/images.js';
 import { stackMigrations } from './schema/stacks.js';
 import { softwareConfigMigrations } from './schema/software-configs.js';
+import { serverClaimMigrations } from './schema/server-claims.js';
 
 export interface Migration {
   /** Stable, unique, sorts in application order: "NNNN-feature-what". */
@@ -32,6 +33,7 @@ export const migrations: Migration[] = [
   ...imageMigrations,
   ...stackMigrations,
   ...softwareConfigMigrations,
+  ...serverClaimMigrations,
 ];
 
 export async function migrate(db: Database, list: Migration[] = migrations, log?: Logger): Promise<string[]> {
