@@ -105,6 +105,8 @@ async function ctl(args: string[], timeoutMs = 60_000): Promise<{ code: number; 
   return ospd.ctl(args, { timeoutMs });
 }
 
+const latestRevision = async (node: string) => (await ospd.json<{ latest_revision: number }>(['node', 'config', 'status', node])).latest_revision;
+
 /** The deployment names in each node's latest config revision. */
 async function deploymentsOn(node: string): Promise<string[]> {
   const rev = await ospd.json<{ deployments: { name: string }[] }>(['node', 'config', 'show', node]);
@@ -178,6 +180,7 @@ describe('stacks through a real ospd and real agents', () => {
 
   it("an update of one member's input re-runs only that deployment", async () => {
     const before = [0, 1, 2].map((i) => statSync(motd(i)).mtimeMs);
+    const revisions = await Promise.all(NODES.map(latestRevision));
     const eventsBefore = (await ospd.json<unknown[]>(['stack', 'event', 'list', STACK])).length;
     const r = await ctl(['stack', 'update', STACK, ...stackArgs(['hello-0', 'changed-1', 'hello-2']), '--wait', '-f', 'json'], 90_000);
     expect(r.code, `${r.stderr}\n${tail()}`).toBe(0);
@@ -185,6 +188,8 @@ describe('stacks through a real ospd and real agents', () => {
     expect(readFileSync(motd(1), 'utf8')).toBe('changed-1\n');
     expect([runsOf(0), runsOf(1), runsOf(2)]).toEqual([1, 2, 1]);
     expect([statSync(motd(0)).mtimeMs, statSync(motd(2)).mtimeMs]).toEqual([before[0], before[2]]);
+    // Only stk-1's document changed: the others got no new revision at all.
+    expect(await Promise.all(NODES.map(latestRevision))).toEqual([revisions[0], revisions[1] + 1, revisions[2]]);
     const out = await ospd.json<{ output_value: string[] }>(['stack', 'output', 'show', STACK, 'stdouts']);
     expect(out.output_value).toEqual(['member 0 wrote hello-0 (run 1)\n', 'member 1 wrote changed-1 (run 2)\n', 'member 2 wrote hello-2 (run 1)\n']);
     // Every member gets the whole map, so each member stack is updated; only member 1's deployment changed and ran.
@@ -199,6 +204,7 @@ describe('stacks through a real ospd and real agents', () => {
     const r = await ctl(['stack', 'update', STACK, ...stackArgs(['hello-0', 'changed-1', 'sleep-then-2']), '-f', 'json']);
     expect(r.code, r.stderr).toBe(0);
     await waitFor('member 2 script sleeping', () => existsSync(path.join(roots[2], 'etc/stack/sleeping')), { timeoutMs: 30_000, detail: tail });
+    const revisions = await Promise.all(NODES.map(latestRevision));
     expect(await ospd.stop('SIGKILL')).toBeNull();
     await ospd.start();
     const end = await waitFor('the update to settle', async () => {
@@ -209,6 +215,8 @@ describe('stacks through a real ospd and real agents', () => {
     expect(readFileSync(motd(2), 'utf8')).toBe('sleep-then-2\n');
     // The script ran once for the update (the agent finished it while ospd was down); the others not at all.
     expect([runsOf(0), runsOf(1), runsOf(2)]).toEqual([runs[0], runs[1], runs[2] + 1]);
+    // Nor did the resumed engine place anything again: no node has a revision newer than at the kill.
+    expect(await Promise.all(NODES.map(latestRevision))).toEqual(revisions);
     const out = await ospd.json<{ output_value: string[] }>(['stack', 'output', 'show', STACK, 'stdouts']);
     expect(out.output_value[2]).toBe(`member 2 wrote sleep-then-2 (run ${runs[2] + 1})\n`);
   }, 120_000);
