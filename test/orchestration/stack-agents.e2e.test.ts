@@ -231,7 +231,7 @@ describe('stacks through a real ospd and real agents', () => {
     expect(await ospd.json<unknown[]>(['stack', 'list'])).toEqual([]);
   }, 90_000);
 
-  it('a failing script → CREATE_FAILED; stack failures names the node, config, exit code and stderr tail', async () => {
+  it('a failing script → CREATE_FAILED; stack failures names the node, config, exit code and stderr tail; the next update fixes it', async () => {
     const r = await ctl(['stack', 'create', 'broken', ...stackArgs(['fine-0', 'fail-1', 'fine-2']), '--wait', '-f', 'json'], 90_000);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/stack broken: CREATE_FAILED/);
@@ -240,6 +240,16 @@ describe('stacks through a real ospd and real agents', () => {
     expect(failures).toHaveLength(1);
     expect(failures[0]).toMatchObject({ node: 'stk-1', config: 'motd_config', status_code: 3, stack_path: 'broken/members/1', resource: 'deployment' });
     expect(failures[0].stderr_tail).toContain('motd: cannot write fail-1: read-only file system');
+    // The operator's table shows the same.
+    const table = await ctl(['stack', 'failures', 'broken']);
+    for (const text of ['stk-1', 'motd_config', 'read-only file system']) expect(table.stdout).toContain(text);
+
+    // The next update redoes the failed deployment with the fixed input; the others stay as they are.
+    const fixed = await ctl(['stack', 'update', 'broken', ...stackArgs(['fine-0', 'fixed-1', 'fine-2']), '--wait', '-f', 'json'], 90_000);
+    expect(fixed.code, `${fixed.stderr}\n${tail()}`).toBe(0);
+    expect(JSON.parse(fixed.stdout).status).toBe('UPDATE_COMPLETE');
+    expect(readFileSync(motd(1), 'utf8')).toBe('fixed-1\n');
+    expect(await ospd.json<unknown[]>(['stack', 'failures', 'broken'])).toEqual([]);
     const d = await ctl(['stack', 'delete', 'broken', '--wait'], 60_000);
     expect(d.code, d.stderr).toBe(0);
     for (const n of NODES) expect(await deploymentsOn(n)).toEqual([]);
