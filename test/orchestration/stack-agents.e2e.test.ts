@@ -5,6 +5,7 @@
  * ResourceGroup of three members, each a nested template holding a
  * SoftwareDeploymentGroup on its node; the script writes a file under its
  * agent's root and counts its runs there, which is how the tests see what ran.
+ * bin/ospd and bin/ospctl run dist/: `npm run build` first.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -199,26 +200,39 @@ describe('stacks through a real ospd and real agents', () => {
     expect(deploymentEvents.at(-1)?.resource_status).toBe('UPDATE_COMPLETE');
   }, 120_000);
 
-  it('SIGKILL of ospd while a member script runs mid-update: restarted, the update completes and nothing done is redone', async () => {
+  /** Kills ospd while member 2's script sleeps in an update; `ackWhileDown`: the script ends (and its ack waits) before ospd is back. */
+  async function killMidUpdate(message: string, ackWhileDown: boolean): Promise<void> {
     const runs = [runsOf(0), runsOf(1), runsOf(2)];
-    const r = await ctl(['stack', 'update', STACK, ...stackArgs(['hello-0', 'changed-1', 'sleep-then-2']), '-f', 'json']);
+    const marker = path.join(roots[2], 'etc/stack/sleeping');
+    rmSync(marker, { force: true });
+    const r = await ctl(['stack', 'update', STACK, ...stackArgs(['hello-0', 'changed-1', message]), '-f', 'json']);
     expect(r.code, r.stderr).toBe(0);
-    await waitFor('member 2 script sleeping', () => existsSync(path.join(roots[2], 'etc/stack/sleeping')), { timeoutMs: 30_000, detail: tail });
+    await waitFor('member 2 script sleeping', () => existsSync(marker), { timeoutMs: 30_000, detail: tail });
     const revisions = await Promise.all(NODES.map(latestRevision));
     expect(await ospd.stop('SIGKILL')).toBeNull();
+    if (ackWhileDown) await waitFor('member 2 script done', () => readFileSync(motd(2), 'utf8') === `${message}\n`, { timeoutMs: 20_000, detail: tail });
+    else expect(readFileSync(motd(2), 'utf8')).not.toBe(`${message}\n`);
     await ospd.start();
     const end = await waitFor('the update to settle', async () => {
       const s = await show();
       return s.status.endsWith('_IN_PROGRESS') ? undefined : s;
     }, { timeoutMs: 60_000, intervalMs: 250, retryErrors: true, detail: tail });
     expect(end.status, end.status_reason).toBe('UPDATE_COMPLETE');
-    expect(readFileSync(motd(2), 'utf8')).toBe('sleep-then-2\n');
-    // The script ran once for the update (the agent finished it while ospd was down); the others not at all.
+    expect(readFileSync(motd(2), 'utf8')).toBe(`${message}\n`);
+    // The script ran once for the update; the others not at all.
     expect([runsOf(0), runsOf(1), runsOf(2)]).toEqual([runs[0], runs[1], runs[2] + 1]);
     // Nor did the resumed engine place anything again: no node has a revision newer than at the kill.
     expect(await Promise.all(NODES.map(latestRevision))).toEqual(revisions);
     const out = await ospd.json<{ output_value: string[] }>(['stack', 'output', 'show', STACK, 'stdouts']);
-    expect(out.output_value[2]).toBe(`member 2 wrote sleep-then-2 (run ${runs[2] + 1})\n`);
+    expect(out.output_value[2]).toBe(`member 2 wrote ${message} (run ${runs[2] + 1})\n`);
+  }
+
+  it('SIGKILL of ospd while a member script runs mid-update, restarted at once: the update completes and nothing done is redone', async () => {
+    await killMidUpdate('sleep-then-2', false);
+  }, 120_000);
+
+  it('SIGKILL mid-update, the script ends while ospd is down: restarted, the ack it missed completes the update', async () => {
+    await killMidUpdate('sleep-again-2', true);
   }, 120_000);
 
   it('delete removes the deployments from the nodes and the stack is gone', async () => {
