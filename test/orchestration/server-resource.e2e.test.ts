@@ -1,0 +1,225 @@
+/**
+ * OS::Osp::Server through a real ospd (buildOspd, in this process) and the
+ * provisioning tests' simulated machines: each node's ramdisk is the real
+ * osp-agent binary on a FakeMachine (booted whenever the node waits for its
+ * ramdisk, as PXE would), and once a node is active its deployed system is
+ * the real osp-agent run with the osp-agent.yaml read back from the config
+ * drive written to the machine's disk.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { telemetryStore } from '../../server/store/telemetry.js';
+import type { NodeRecord } from '../../server/nodes/model.js';
+import type { StackEngine } from '../../server/orchestration/engine/engine.js';
+import { NodeClaims } from '../../server/orchestration/resources/node-claims.js';
+import { AgentProcess } from '../harness/agent.js';
+import { waitFor } from '../harness/wait.js';
+import { AGENT, FakeMachine } from '../inspection-flow/machine.js';
+import { deployScene, DISK_BYTES, NODE, type DeployScene } from '../provision/deploy-setup.js';
+import { driveFile } from '../provision/deployed-disk.js';
+import { request, settle } from './engine-helpers.js';
+
+const scenes: DeployScene[] = [];
+const dirs: string[] = [];
+let fleet: Fleet | undefined;
+
+afterEach(async () => {
+  await fleet?.stop();
+  fleet = undefined;
+  for (const s of scenes.splice(0)) await s.dispose();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/**
+ * The machines behind the nodes: a fresh ramdisk machine whenever a node
+ * enters a ramdisk wait, the deployed system's agent once it is active,
+ * everything of a node stopped when it is undeployed.
+ */
+class Fleet {
+  readonly ramdisks = new Map<string, FakeMachine>();
+  readonly agents = new Map<string, AgentProcess>();
+  readonly errors: string[] = [];
+  private readonly unobserve: () => void;
+  private work: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly sc: DeployScene, private readonly dir: string) {
+    this.unobserve = sc.s.bmc.states.observe((n, c) => {
+      // One at a time: a node's reboot into its disk and its next ramdisk boot must not overlap.
+      this.work = this.work.then(() => this.on(n, c.to)).catch((e: Error) => this.errors.push(`${n.name}: ${e.message}`));
+    });
+  }
+
+  private async on(n: NodeRecord, to: string): Promise<void> {
+    if (to === 'wait call-back' || to === 'clean wait') {
+      await this.ramdisks.get(n.name)?.halt();
+      const m = new FakeMachine({ macs: n.ports, diskBytes: DISK_BYTES });
+      m.bootParams(`127.0.0.1:${this.sc.s.port}`, this.sc.s.caSha256);
+      this.ramdisks.set(n.name, m);
+      m.boot();
+    } else if (to === 'active') {
+      const m = this.ramdisks.get(n.name)!;
+      const cfg = path.join(this.dir, `${n.name}.agent.yaml`);
+      writeFileSync(cfg, driveFile(path.join(m.root, 'dev', 'vda'), 'osp-agent.yaml'), { mode: 0o600 });
+      // It rebooted into its disk: the ramdisk is gone (a live one would look up again in the next wait).
+      await m.halt();
+      this.ramdisks.delete(n.name);
+      const root = path.join(this.dir, `${n.name}-root`);
+      mkdirSync(root, { recursive: true });
+      const agent = new AgentProcess(AGENT, root, cfg, path.join(this.dir, `${n.name}.agent.log`));
+      this.agents.set(n.name, agent);
+      agent.start();
+    } else if (to === 'deleting') {
+      await this.agents.get(n.name)?.stop();
+      this.agents.delete(n.name);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.unobserve();
+    await this.work.catch(() => undefined);
+    for (const a of this.agents.values()) await a.stop();
+    for (const m of this.ramdisks.values()) await m.halt();
+  }
+
+  detail(): string {
+    return [...this.errors, ...[...this.ramdisks].map(([k, m]) => `${k} ramdisk: ${m.stderr.slice(-800)}`),
+      ...[...this.agents].map(([k, a]) => `${k} agent: ${a.log().slice(-800)}`)].join('\n');
+  }
+}
+
+async function addNode(sc: DeployScene, name: string, mac: string, capabilities: Record<string, string>): Promise<string> {
+  const { s } = sc;
+  const n = await s.registry.create({ name, ports: [mac], driver: 'fake', driverInfo: { address: `fake-${name}` }, properties: {}, capabilities, rootDevice: { name: '/dev/vda' } }, 'test');
+  await s.bmc.power.manage(n.uuid, true, 'test');
+  for (const t of ['provide', 'wait', 'done'] as const) await s.bmc.states.apply(n.uuid, t, 'test', {});
+  await telemetryStore.putFacts(s.db, n.uuid, JSON.stringify({ disks: [{ name: '/dev/vda', size: DISK_BYTES, serial: `disk-${name}` }] }), new Date().toISOString());
+  return n.uuid;
+}
+
+/** deploy-a (no profile) from the provisioning scene, and two compute nodes. */
+async function scene(): Promise<{ sc: DeployScene; stacks: StackEngine; dir: string }> {
+  const sc = await deployScene();
+  scenes.push(sc);
+  // The scene's own machine is not used: the fleet boots one per ramdisk wait.
+  await sc.m.halt();
+  await addNode(sc, 'cmp-0', '52:54:00:de:00:10', { profile: 'compute' });
+  await addNode(sc, 'cmp-1', '52:54:00:de:00:11', { profile: 'compute', boot_option: 'local' });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'osp-server-res-'));
+  dirs.push(dir);
+  return { sc, stacks: sc.s.ospd!.core.stacks, dir };
+}
+
+const claims = (sc: DeployScene) => sc.s.db.all<{ node_uuid: string; resource: string }>('SELECT node_uuid, resource FROM server_claims ORDER BY resource');
+const states = async (sc: DeployScene) => Object.fromEntries((await sc.s.registry.list({})).nodes.map((n) => [n.name, n.provisionState]));
+
+const THREE = `
+  heat_template_version: 2018-08-31
+  resources:
+    a:
+      type: OS::Osp::Server
+      properties: {image: img-a, profile: compute, name: cmp-a}
+    b:
+      type: OS::Nova::Server
+      properties: {image: img-a, capabilities: 'profile:compute', flavor: baremetal}
+    c:
+      type: OS::TripleO::Server
+      properties: {image: img-a, node: ${NODE}, metadata: {role: pinned, index: 2}}
+  outputs:
+    nodes:
+      value: [{get_attr: [a, node_name]}, {get_attr: [b, node_name]}, {get_attr: [c, node_name]}]
+    hostname_a: {value: {get_attr: [a, name]}}
+    profile_b: {value: {get_attr: [b, profile]}}
+`;
+
+describe('OS::Osp::Server', () => {
+  it('three servers created in parallel claim three different nodes (two by profile, one pinned), complete only once active with the deployed agent connected; stack delete undeploys, cleans and releases them', async () => {
+    const { sc, stacks, dir } = await scene();
+    fleet = new Fleet(sc, dir);
+    const f = fleet;
+    await stacks.create(request('servers', { 'top.yaml': THREE }));
+    // While deploying, every node is claimed by exactly one server.
+    await waitFor('three claims', async () => (await claims(sc)).length === 3, { timeoutMs: 20_000 });
+    const status = await settle(stacks, 'servers', 100_000);
+    const detail = await stacks.get('servers');
+    expect(status, `${detail.statusReason}\n${f.detail()}`).toBe('CREATE_COMPLETE');
+    const out = Object.fromEntries(detail.outputs.map((o) => [o.name, o.value]));
+    const [a, b, c] = out.nodes as string[];
+    expect(c).toBe(NODE);
+    expect(new Set([a, b])).toEqual(new Set(['cmp-0', 'cmp-1']));
+    expect(out.hostname_a).toBe('cmp-a');
+    expect(out.profile_b).toBe('compute');
+    expect(await states(sc)).toEqual({ [NODE]: 'active', 'cmp-0': 'active', 'cmp-1': 'active' });
+    // Complete means the deployed systems' agents connected: the boot watch recorded it for each node.
+    for (const name of [NODE, 'cmp-0', 'cmp-1']) {
+      const uuid = (await sc.s.registry.get(name)).uuid;
+      expect(await sc.s.db.all("SELECT id FROM node_events WHERE node_uuid = ? AND type = 'deploy-boot'", [uuid]), name).toHaveLength(1);
+    }
+    const pinned = await stacks.resource('servers', 'c');
+    expect(pinned.physicalId).toBe(sc.uuid);
+    expect(pinned.attributes).toMatchObject({ node_uuid: sc.uuid, node_name: NODE, profile: '' });
+    expect((await claims(sc)).map((x) => x.resource)).toEqual(['a', 'b', 'c']);
+
+    await stacks.delete('servers', 'test');
+    const gone = await settle(stacks, 'servers', 100_000);
+    expect(gone, f.detail()).toBe('GONE');
+    expect(await states(sc)).toEqual({ [NODE]: 'available', 'cmp-0': 'available', 'cmp-1': 'available' });
+    expect(await claims(sc)).toEqual([]);
+    expect(f.errors).toEqual([]);
+  }, 180_000);
+
+  it('no node with the profile: CREATE_FAILED naming the profile and how many available nodes have it and not; nothing claimed or deployed', async () => {
+    const { sc, stacks } = await scene();
+    await stacks.create(request('storage', { 'top.yaml': `
+      heat_template_version: 2018-08-31
+      resources:
+        s: {type: OS::Osp::Server, properties: {image: img-a, profile: storage}}
+    ` }));
+    expect(await settle(stacks, 'storage', 20_000)).toBe('CREATE_FAILED');
+    const r = await stacks.resource('storage', 's');
+    expect(r.status).toBe('CREATE_FAILED');
+    expect(r.statusReason).toContain("no available node matches profile 'storage': 0 available nodes with it, 3 available nodes without it");
+    expect(await claims(sc)).toEqual([]);
+    expect(Object.values(await states(sc)).every((x) => x === 'available')).toBe(true);
+  }, 60_000);
+
+  it('bad properties and a pinned node that does not fit are refused naming the property, the value and what was expected', async () => {
+    const { sc, stacks } = await scene();
+    // Properties are checked once resolved, at create: the resource fails before anything is claimed.
+    await stacks.create(request('bad', { 'top.yaml': `
+      heat_template_version: 2018-08-31
+      resources:
+        s: {type: OS::Osp::Server, properties: {image: 7, ssh_keys: key, colour: blue}}
+    ` }));
+    expect(await settle(stacks, 'bad', 20_000)).toBe('CREATE_FAILED');
+    const bad = (await stacks.resource('bad', 's')).statusReason;
+    expect(bad).toContain("property 'colour': not a property of OS::Osp::Server: expected one of image, name, profile");
+    expect(bad).toContain("property 'image': 7: expected an image name");
+    expect(bad).toContain('property \'ssh_keys\': "key": expected a list of public keys');
+    await stacks.create(request('pin', { 'top.yaml': `
+      heat_template_version: 2018-08-31
+      resources:
+        s: {type: OS::Osp::Server, properties: {image: img-a, node: ${NODE}, profile: compute}}
+    ` }));
+    expect(await settle(stacks, 'pin', 20_000)).toBe('CREATE_FAILED');
+    expect((await stacks.resource('pin', 's')).statusReason).toContain(`property 'node': ${NODE} does not match profile 'compute': it has profile:(none)`);
+    expect(await claims(sc)).toEqual([]);
+  }, 60_000);
+
+  it('claims are atomic: twelve servers asking at once for the two compute nodes get exactly two claims, on two different nodes', async () => {
+    const { sc } = await scene();
+    const c = new NodeClaims(sc.s.db, sc.s.registry);
+    const results = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => c.claim({ key: `stack/s${i}`, stackPath: 'stack', resource: `s${i}` }, { profile: 'compute' }, undefined)));
+    const won = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.node.name] : []));
+    expect(won.sort()).toEqual(['cmp-0', 'cmp-1']);
+    const lost = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
+    expect(lost).toHaveLength(10);
+    expect(lost[0]).toContain("no available node matches profile 'compute': 0 available nodes with it, 1 available node without it; 2 nodes with it are held by other servers");
+    // The same owner asking again (a create repeated after a restart) gets its own node back.
+    const winner = results.findIndex((r) => r.status === 'fulfilled');
+    const again = await c.claim({ key: `stack/s${winner}`, stackPath: 'stack', resource: `s${winner}` }, { profile: 'compute' }, undefined);
+    expect(again.node.name).toBe((results[winner] as PromiseFulfilledResult<{ node: NodeRecord }>).value.node.name);
+    expect(await claims(sc)).toHaveLength(2);
+  }, 60_000);
+});
