@@ -255,8 +255,10 @@ export class StackEngine implements StackOperations, Service {
     return resourcesOf(this.state, await this.top(name), Math.max(0, nestedDepth));
   }
 
+  /** `name` is a top-level stack or a nested stack's path (`top/Compute/0`), as GetStackResource documents. */
   async resource(name: string, resource: string): Promise<ResourceDetail> {
-    const d = await resourceOf(this.state, await this.top(name), resource);
+    const [topName, ...nested] = name.split('/');
+    const d = await resourceOf(this.state, await this.top(topName), [...nested, resource].join('/'));
     if (!d) throw new OspError('NOT_FOUND', `stack ${name}: no resource ${resource}`, { field: 'resource', value: resource });
     return d;
   }
