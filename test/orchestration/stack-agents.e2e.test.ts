@@ -177,6 +177,11 @@ describe('stacks through a real ospd and real agents', () => {
       `${STACK}:motd_config:OS::Heat::SoftwareConfig:CREATE_COMPLETE`,
     ]);
     for (const n of NODES) expect(await deploymentsOn(n)).toHaveLength(1);
+    // One resource of a nested stack, named by the stack's path as `resource list` shows it.
+    const one = await ospd.json<{ resource_status: string; properties: { servers: object; input_values: object } }>(
+      ['stack', 'resource', 'show', `${STACK}/members/2`, 'deployment']);
+    expect(one.resource_status).toBe('CREATE_COMPLETE');
+    expect(one.properties).toMatchObject({ servers: { node: 'stk-2' }, input_values: { member: '2', message: 'hello-2' } });
   }, 120_000);
 
   it("an update of one member's input re-runs only that deployment", async () => {
