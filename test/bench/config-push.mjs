@@ -9,23 +9,11 @@
 import { fork } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { benchArgs } from './bench-args.mjs';
 import { pool, startOspd, unary } from './ospd-process.mjs';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : def;
-};
-/** A flag that must be a whole number in [min, max]; anything else stops the run with one line naming it. */
-const intArg = (name, def, min, max) => {
-  const raw = arg(name, def);
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min || v > max) {
-    console.error(`config-push: --${name} is ${JSON.stringify(raw)}; expected a whole number from ${min} to ${max}`);
-    process.exit(2);
-  }
-  return v;
-};
+const { arg, intArg } = benchArgs('config-push');
 const SIZES = arg('agents', '1000,10000').split(',').map((s, i) => {
   const v = Number(s);
   if (!Number.isInteger(v) || v < 1) {

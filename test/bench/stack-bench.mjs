@@ -26,23 +26,11 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import sqlite3 from 'sqlite3';
 import { HeatStatus } from '../../dist/proto/gen/osp/v1/stack.js';
+import { benchArgs } from './bench-args.mjs';
 import { pool, startOspd, unary } from './ospd-process.mjs';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : def;
-};
-/** A flag that must be a whole number in [min, max]; anything else stops the run with one line naming it. */
-const intArg = (name, def, min, max) => {
-  const raw = arg(name, def);
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min || v > max) {
-    console.error(`stack-bench: --${name} is ${JSON.stringify(raw)}; expected a whole number from ${min} to ${max}`);
-    process.exit(2);
-  }
-  return v;
-};
+const { arg, intArg } = benchArgs('stack-bench');
 const NODES = intArg('nodes', '1000', 1, 100_000);
 const SCRIPT_MS = intArg('script-ms', '0', 0, 600_000);
 const WORKERS = intArg('workers', '4', 1, 64);
