@@ -158,6 +158,7 @@ export class StackEngine implements StackOperations, Service {
 
   async delete(name: string, actor: string): Promise<StackSummary> {
     this.refuseWhenStopped();
+    await this.cancelForDelete(name);
     const at = new Date().toISOString();
     let row: StackRow | undefined;
     await this.state.commit(async (tx, emit) => {
@@ -170,6 +171,20 @@ export class StackEngine implements StackOperations, Service {
     });
     this.launch(row!, 'DELETE');
     return summaryOf(this.state, row!);
+  }
+
+  /**
+   * As in Heat, deleting a stack mid-create or mid-update first cancels that
+   * operation (it fails, as on a timeout): a stack waiting on a dead node is
+   * not stuck until its timeout. A delete in progress is left to run.
+   */
+  private async cancelForDelete(name: string): Promise<void> {
+    const cur = await stackStore.byPath(this.deps.db, name);
+    const run = cur && cur.parent_id === null ? this.running.get(cur.id) : undefined;
+    if (!run || run.action === 'DELETE') return;
+    this.deps.log.info({ stack: name, action: run.action }, 'stack operation cancelled by a delete');
+    run.controller.abort(new OperationAborted('cancel', `${run.action} cancelled by a stack delete`));
+    await run.done;
   }
 
   private stored(req: StackRequest): StoredRequest {

@@ -10,7 +10,7 @@ import { jsonClone, sameJson, type StackState, type StoredRequest, type LiveView
 
 /** Why an operation's signal aborted: the stack's timeout, or ospd stopping (which leaves the state to resume). */
 export class OperationAborted extends Error {
-  constructor(readonly kind: 'timeout' | 'stop', message: string) {
+  constructor(readonly kind: 'timeout' | 'stop' | 'cancel', message: string) {
     super(message);
   }
 }
