@@ -250,6 +250,24 @@ describe('stacks through a real ospd and real agents', () => {
     expect(await ospd.json<unknown[]>(['stack', 'list'])).toEqual([]);
   }, 90_000);
 
+  it("delete of a stack stuck mid-create on a node whose agent is down cancels the create and removes what it placed", async () => {
+    await agents[2].stop();
+    const r = await ctl(['stack', 'create', 'stuck', ...stackArgs(['a-0', 'a-1', 'a-2']), '-f', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    await waitFor('stk-2 awaited', async () => {
+      const d = await ospd.json<{ resource_status_reason: string }>(['stack', 'resource', 'show', 'stuck/members/2', 'deployment']);
+      return /waiting for stk-2 to apply/.test(d.resource_status_reason);
+    }, { timeoutMs: 20_000, retryErrors: true, detail: tail });
+    expect(await deploymentsOn('stk-2')).toHaveLength(1);
+    const d = await ctl(['stack', 'delete', 'stuck', '--wait'], 30_000);
+    expect(d.code, `${d.stderr}\n${tail()}`).toBe(0);
+    for (const n of NODES) expect(await deploymentsOn(n)).toEqual([]);
+    const events = ospd.log();
+    expect(events).toMatch(/stack operation cancelled by a delete/);
+    agents[2].start();
+    await waitFor("stk-2's agent back", async () => (await ospd.json<{ connected: boolean }>(['node', 'config', 'status', 'stk-2'])).connected, { timeoutMs: 20_000, retryErrors: true });
+  }, 90_000);
+
   it('a failing script → CREATE_FAILED; stack failures names the node, config, exit code and stderr tail; the next update fixes it', async () => {
     const r = await ctl(['stack', 'create', 'broken', ...stackArgs(['fine-0', 'fail-1', 'fine-2']), '--wait', '-f', 'json'], 90_000);
     expect(r.code).toBe(1);
