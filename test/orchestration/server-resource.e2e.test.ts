@@ -44,7 +44,7 @@ class Fleet {
   private readonly unobserve: () => void;
   private work: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly sc: DeployScene, private readonly dir: string) {
+  constructor(private readonly sc: DeployScene, private readonly dir: string, private readonly withAgents = true) {
     this.unobserve = sc.s.bmc.states.observe((n, c) => {
       // One at a time: a node's reboot into its disk and its next ramdisk boot must not overlap.
       this.work = this.work.then(() => this.on(n, c.to)).catch((e: Error) => this.errors.push(`${n.name}: ${e.message}`));
@@ -69,7 +69,7 @@ class Fleet {
       mkdirSync(root, { recursive: true });
       const agent = new AgentProcess(AGENT, root, cfg, path.join(this.dir, `${n.name}.agent.log`));
       this.agents.set(n.name, agent);
-      agent.start();
+      if (this.withAgents) agent.start();
     } else if (to === 'deleting') {
       await this.agents.get(n.name)?.stop();
       this.agents.delete(n.name);
@@ -99,8 +99,8 @@ async function addNode(sc: DeployScene, name: string, mac: string, capabilities:
 }
 
 /** deploy-a (no profile) from the provisioning scene, and two compute nodes. */
-async function scene(): Promise<{ sc: DeployScene; stacks: StackEngine; dir: string }> {
-  const sc = await deployScene();
+async function scene(o: Parameters<typeof deployScene>[0] = {}): Promise<{ sc: DeployScene; stacks: StackEngine; dir: string }> {
+  const sc = await deployScene(o);
   scenes.push(sc);
   // The scene's own machine is not used: the fleet boots one per ramdisk wait.
   await sc.m.halt();
@@ -222,4 +222,59 @@ describe('OS::Osp::Server', () => {
     expect(again.node.name).toBe((results[winner] as PromiseFulfilledResult<{ node: NodeRecord }>).value.node.name);
     expect(await claims(sc)).toHaveLength(2);
   }, 60_000);
+  it('an active node whose deployed agent has not connected keeps the server in progress, across an ospd restart; the agent connecting completes it on the same node', async () => {
+    const { sc, stacks, dir } = await scene();
+    fleet = new Fleet(sc, dir, false);
+    const f = fleet;
+    await stacks.create(request('one', { 'top.yaml': `
+      heat_template_version: 2018-08-31
+      resources:
+        s: {type: OS::Osp::Server, properties: {image: img-a, profile: compute, ssh_keys: []}}
+    ` }));
+    await waitFor('cmp-0 active', async () => (await states(sc))['cmp-0'] === 'active', { timeoutMs: 60_000, detail: () => f.detail() });
+    const waiting = await waitFor('the server waiting for the agent', async () => {
+      const r = await stacks.resource('one', 's');
+      return r.statusReason.includes('waiting for its deployed agent') ? r : undefined;
+    }, { timeoutMs: 10_000 });
+    expect(waiting.status).toBe('CREATE_IN_PROGRESS');
+    expect(waiting.statusReason).toBe('node cmp-0: active, waiting for its deployed agent to connect');
+
+    // The fleet watched the ospd that is going away; the deployed system is started by hand below.
+    await f.stop();
+    fleet = undefined;
+    await sc.s.stop();
+    await sc.s.start();
+    const restarted = sc.s.ospd!.core.stacks;
+    expect((await restarted.resource('one', 's')).status).toBe('CREATE_IN_PROGRESS');
+    expect((await claims(sc)).map((c) => c.resource)).toEqual(['s']);
+    const agent = f.agents.get('cmp-0')!;
+    agent.start();
+    try {
+      expect(await settle(restarted, 'one', 30_000), agent.log().slice(-2000)).toBe('CREATE_COMPLETE');
+      expect((await restarted.resource('one', 's')).attributes).toMatchObject({ node_name: 'cmp-0', profile: 'compute' });
+      expect(await states(sc)).toMatchObject({ 'cmp-0': 'active', 'cmp-1': 'available' });
+    } finally {
+      await agent.stop();
+    }
+  }, 120_000);
+
+  it('a deploy that fails: CREATE_FAILED with the node\'s last_error; a delete whose cleaning fails is DELETE_FAILED and keeps the claim', async () => {
+    // No machine ever boots: the wait call-back (and later the clean wait) times out.
+    const { sc, stacks } = await scene({ cleanWaitTimeoutMs: 1500 });
+    await stacks.create(request('doomed', { 'top.yaml': `
+      heat_template_version: 2018-08-31
+      resources:
+        s: {type: OS::Osp::Server, properties: {image: img-a, node: cmp-1}}
+    ` }));
+    expect(await settle(stacks, 'doomed', 30_000)).toBe('CREATE_FAILED');
+    const r = await stacks.resource('doomed', 's');
+    expect(r.statusReason).toMatch(/^node cmp-1: deploy failed: timed out after 1\.5 s in 'wait call-back': 52:54:00:de:00:11 never fetched the boot script/);
+    expect((await sc.s.registry.get('cmp-1')).provisionState).toBe('deploy failed');
+
+    await stacks.delete('doomed', 'test');
+    expect(await settle(stacks, 'doomed', 30_000)).toBe('DELETE_FAILED');
+    const d = await stacks.resource('doomed', 's');
+    expect(d.statusReason).toMatch(/^node cmp-1: cleaning after the undeploy failed: timed out after 1\.5 s in 'clean wait'.*the claim is kept until the node is fixed and the delete retried$/);
+    expect((await claims(sc)).map((c) => c.resource)).toEqual(['s']);
+  }, 90_000);
 });

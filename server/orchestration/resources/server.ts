@@ -28,7 +28,8 @@ import { describeMatch, parseServerProps, SERVER_ALIASES, SERVER_TYPE, type Serv
 export interface ServerData {
   [key: string]: unknown;
   claim: string;
-  node: string;
+  /** Not `node`: a ResourceFailure's details (where `node` is the node's name) are merged into the data. */
+  nodeUuid: string;
   nodeName: string;
   name: string;
   image: string;
@@ -102,7 +103,7 @@ class Servers {
     }
     const into = await nodeStore.lastTransitionInto(this.d.db, n.uuid, 'deploying');
     return {
-      claim: claim.id, node: n.uuid, nodeName: n.name, name: props.hostname ?? n.name, image: props.image, profile: n.capabilities.profile ?? '',
+      claim: claim.id, nodeUuid: n.uuid, nodeName: n.name, name: props.hostname ?? n.name, image: props.image, profile: n.capabilities.profile ?? '',
       deployEventId: into?.id ?? 0, metadata: props.metadata,
     };
   }
@@ -110,7 +111,7 @@ class Servers {
   /** Until the node is active and its deployed agent connected; the node's own error when the deploy fails. */
   async ready(ctx: ResourceContext, data: ServerData): Promise<ServerData> {
     if (data.connected) return data;
-    const w = this.waits.watch(data.node);
+    const w = this.waits.watch(data.nodeUuid);
     let said = '';
     try {
       for (;;) {
@@ -136,9 +137,9 @@ class Servers {
 
   private async node(data: ServerData): Promise<NodeRecord> {
     try {
-      return await this.d.registry.get(data.node);
+      return await this.d.registry.get(data.nodeUuid);
     } catch (e) {
-      if (e instanceof OspError && e.code === 'NODE_NOT_FOUND') throw new ResourceFailure(`node ${data.nodeName} (${data.node}) was deleted from the registry`, { node: data.nodeName });
+      if (e instanceof OspError && e.code === 'NODE_NOT_FOUND') throw new ResourceFailure(`node ${data.nodeName} (${data.nodeUuid}) was deleted from the registry`, { node: data.nodeName });
       throw e;
     }
   }
@@ -162,7 +163,7 @@ class Servers {
   }
 
   async delete(ctx: ResourceContext, data: ServerData | undefined): Promise<void> {
-    const claim = data ? { id: data.claim, nodeUuid: data.node } : await this.claims.byOwner(ownerOf(ctx).key);
+    const claim = data ? { id: data.claim, nodeUuid: data.nodeUuid } : await this.claims.byOwner(ownerOf(ctx).key);
     if (!claim) return;
     const w = this.waits.watch(claim.nodeUuid);
     try {
@@ -209,7 +210,7 @@ class Servers {
 function attribute(data: ServerData, name: string): unknown {
   switch (name) {
     case 'name': return data.name;
-    case 'node_uuid': return data.node;
+    case 'node_uuid': return data.nodeUuid;
     case 'node_name': return data.nodeName;
     case 'profile': return data.profile;
     case 'first_address': return data.address ?? '';
@@ -232,7 +233,7 @@ function serverPlugin(type: string, s: Servers): ResourcePlugin<ServerData> {
     delete: (ctx, data) => s.delete(ctx, data),
     check: (_ctx, data) => s.check(data),
     // The node's uuid, as Nova's server id: SoftwareDeployment's `server: {get_resource: …}` finds the node by it.
-    reference: (data) => data.node,
+    reference: (data) => data.nodeUuid,
     attribute,
   };
 }
