@@ -132,12 +132,18 @@ describe('stack engine: create', () => {
     const upd = await engine.update(request('busy', { 'top.yaml': chain })).catch((x: unknown) => x);
     expect(isOspError(upd) && upd.code).toBe('STACK_IN_PROGRESS');
     expect((upd as Error).message).toMatch(/^stack busy: CREATE in progress since \d{4}-\d\d-\d\dT/);
-    const del = await engine.delete('busy', 'test').catch((x: unknown) => x);
-    expect(isOspError(del) && del.code).toBe('STACK_IN_PROGRESS');
     const missing = await engine.get('nobody').catch((x: unknown) => x);
     expect(isOspError(missing) && missing.code).toBe('STACK_NOT_FOUND');
     thing.gates.open('busy');
     expect(await settle(engine, 'busy')).toBe('CREATE_COMPLETE');
+  });
+
+  it('a delete during a create cancels the create, then deletes the stack (as Heat does)', async () => {
+    const thing = thingPlugin();
+    const engine = engineWith(t, [thing]);
+    await engine.create(request('stuck', { 'top.yaml': 'heat_template_version: wallaby\nresources:\n  a: {type: Test::Thing, properties: {gate: never}}\n' }));
+    expect((await engine.delete('stuck', 'test')).status).toBe('DELETE_IN_PROGRESS');
+    expect(await settle(engine, 'stuck')).toBe('GONE');
   });
 
   it('dry-run create answers the plan and stores nothing', async () => {
