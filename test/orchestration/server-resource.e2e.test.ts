@@ -138,6 +138,8 @@ describe('OS::Osp::Server', () => {
     const { sc, stacks, dir } = await scene();
     fleet = new Fleet(sc, dir);
     const f = fleet;
+    // cmp-0's address from ospd's DHCP (this scene serves none, so the lease is written as the DHCP server would).
+    await sc.s.db.run("INSERT INTO dhcp_leases (mac, ipv4_address, expires_at_ms, hostname, state) VALUES ('52:54:00:de:00:10', '192.0.2.50', ?, 'cmp-0', 'bound')", [Date.now() + 3_600_000]);
     await stacks.create(request('servers', { 'top.yaml': THREE }));
     // While deploying, every node is claimed by exactly one server.
     await waitFor('three claims', async () => (await claims(sc)).length === 3, { timeoutMs: 20_000 });
@@ -160,6 +162,20 @@ describe('OS::Osp::Server', () => {
     expect(pinned.physicalId).toBe(sc.uuid);
     expect(pinned.attributes).toMatchObject({ node_uuid: sc.uuid, node_name: NODE, profile: '' });
     expect((await claims(sc)).map((x) => x.resource)).toEqual(['a', 'b', 'c']);
+    const cmp0 = (await stacks.resource('servers', a === 'cmp-0' ? 'a' : 'b')).attributes;
+    expect([cmp0.first_address, cmp0.networks]).toEqual(['192.0.2.50', { provisioning: ['192.0.2.50'] }]);
+    expect((await stacks.resource('servers', a === 'cmp-0' ? 'b' : 'a')).attributes).toMatchObject({ first_address: '', networks: {} });
+
+    // A new image and new metadata: updated in place, recorded, no node redeployed (no rebuild on image change was asked for).
+    const deploysBefore = await sc.s.db.all("SELECT id FROM node_events WHERE type = 'deploy'");
+    await stacks.update(request('servers', { 'top.yaml': THREE.replace('{image: img-a, profile: compute, name: cmp-a}', '{image: img-b, profile: compute, name: cmp-a}').replace('index: 2', 'index: 3') }));
+    expect(await settle(stacks, 'servers', 30_000)).toBe('UPDATE_COMPLETE');
+    const reasons = (await stacks.events('servers', {})).map((e) => `${e.resource}: ${e.statusReason}`);
+    expect(reasons).toContain(`a: node ${a}: image recorded, not applied to the deployed disk (a rebuild on image change is not requested)`);
+    expect(reasons).toContain(`c: node ${NODE}: metadata recorded, not applied to the deployed disk (a rebuild on image change is not requested)`);
+    expect(await sc.s.db.all("SELECT id FROM node_events WHERE type = 'deploy'")).toEqual(deploysBefore);
+    expect((await stacks.resource('servers', 'a')).attributes).toMatchObject({ node_name: a });
+    expect(await states(sc)).toEqual({ [NODE]: 'active', 'cmp-0': 'active', 'cmp-1': 'active' });
 
     await stacks.delete('servers', 'test');
     const gone = await settle(stacks, 'servers', 100_000);
