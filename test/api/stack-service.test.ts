@@ -84,6 +84,15 @@ class FakeEngine implements StackOperations {
     return s;
   }
 
+  /** A stack named bad-* fails its check. */
+  async check(name: string): Promise<StackSummary> {
+    const s = this.found(name);
+    if (s.status.endsWith('_IN_PROGRESS')) throw new OspError('STACK_IN_PROGRESS', `stack ${name}: ${s.status} is running`, { field: 'stack', value: name });
+    s.status = 'CHECK_IN_PROGRESS';
+    s.steps = name.startsWith('bad') ? ['CHECK_IN_PROGRESS', 'CHECK_FAILED'] : ['CHECK_IN_PROGRESS', 'CHECK_COMPLETE'];
+    return { ...s };
+  }
+
   async list(page: { limit?: number; marker?: string }) {
     const all = [...this.stacks.values()];
     return { stacks: all.slice(0, page.limit), nextMarker: '' };

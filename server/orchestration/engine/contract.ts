@@ -66,6 +66,8 @@ export interface NestedStacks {
   remove(signal: AbortSignal): Promise<void>;
   /** The child as stored (undefined when it does not exist). */
   get(): Promise<NestedStackView | undefined>;
+  /** Heat's CHECK of the child stack's resources (the child becomes CHECK_COMPLETE or CHECK_FAILED); throws ResourceFailure naming the failed ones. */
+  check(signal: AbortSignal): Promise<void>;
 }
 
 export interface NestedStackView {
@@ -224,6 +226,11 @@ export interface StackOperations {
   /** STACK_IN_PROGRESS (naming the operation) when another operation runs on the stack. */
   update(req: StackRequest): Promise<StackSummary | StackPlan>;
   delete(name: string, actor: string): Promise<StackSummary>;
+  /**
+   * Heat's stack CHECK: starts checking every resource of the tree (nested stacks included) and returns at once.
+   * Each resource becomes CHECK_COMPLETE or CHECK_FAILED, the stack likewise; nothing is changed. STACK_IN_PROGRESS as update.
+   */
+  check(name: string, actor: string): Promise<StackSummary>;
   list(page: { limit?: number; marker?: string }): Promise<{ stacks: StackSummary[]; nextMarker: string }>;
   get(name: string): Promise<StackDetail>;
   resources(name: string, nestedDepth: number): Promise<ResourceView[]>;

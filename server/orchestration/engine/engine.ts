@@ -20,6 +20,7 @@ import { waitConditionHandleResource, waitConditionResource, type WaitSignal, ty
 import type {
   DeploymentFailure, ResourceDetail, ResourcePlugin, ResourceView, StackAction, StackDetail, StackEvent, StackOperations, StackPlan, StackRequest, StackSummary,
 } from './contract.js';
+import { checkStack } from './check.js';
 import { isStop, OperationAborted, StackRunner, type Operation } from './operation.js';
 import { planOf } from './plan.js';
 import { PluginRegistry } from './registry.js';
@@ -88,7 +89,7 @@ export class StackEngine implements StackOperations, Service {
 
   // ---- requests ---------------------------------------------------------
 
-  private check(req: StackRequest): { loaded: LoadedStack; notes: string[] } {
+  private checkRequest(req: StackRequest): { loaded: LoadedStack; notes: string[] } {
     if (!NAME.test(req.name ?? '')) {
       throw new OspError('INVALID_ARGUMENT', `stack name ${JSON.stringify(req.name)}: expected a letter then letters, digits, '_', '.' or '-' (at most 255)`, { field: 'name', value: req.name, expected: 'a stack name' });
     }
@@ -101,7 +102,7 @@ export class StackEngine implements StackOperations, Service {
   }
 
   async validate(req: StackRequest): Promise<{ parameters: Record<string, unknown>; resources: { name: string; type: string }[]; notes: string[] }> {
-    const { loaded, notes } = this.check(req);
+    const { loaded, notes } = this.checkRequest(req);
     const params = Object.fromEntries(Object.entries(loaded.parameters).filter(([k]) => !PSEUDO_PARAMETERS.includes(k)));
     return { parameters: maskParameters(params, loaded.hiddenParameters), resources: [...loaded.resources.values()].map((r) => ({ name: r.name, type: r.type })), notes };
   }
@@ -109,7 +110,7 @@ export class StackEngine implements StackOperations, Service {
   async create(req: StackRequest): Promise<StackSummary | StackPlan> {
     this.refuseWhenStopped();
     if (NAME.test(req.name ?? '') && await stackStore.byPath(this.deps.db, req.name)) throw this.exists(req.name);
-    const { loaded } = this.check(req);
+    const { loaded } = this.checkRequest(req);
     if (req.dryRun) return { create: [...loaded.resources.keys()].sort(), update: [], replace: [], delete: [], unchanged: [] };
     const at = new Date().toISOString();
     const row: StackRow = {
@@ -136,7 +137,7 @@ export class StackEngine implements StackOperations, Service {
     this.refuseWhenStopped();
     const existing = await this.top(req.name);
     this.refuseInProgress(existing);
-    const { loaded } = this.check(req);
+    const { loaded } = this.checkRequest(req);
     if (req.dryRun) return planOf(this.state, existing, loaded);
     const at = new Date().toISOString();
     let row: StackRow | undefined;
@@ -187,6 +188,23 @@ export class StackEngine implements StackOperations, Service {
     await run.done;
   }
 
+  /** Heat's stack CHECK (check.ts); like delete, it keeps the stack's request and timeout. */
+  async check(name: string, actor: string): Promise<StackSummary> {
+    this.refuseWhenStopped();
+    const at = new Date().toISOString();
+    let row: StackRow | undefined;
+    await this.state.commit(async (tx, emit) => {
+      const cur = await stackStore.byPath(tx, name);
+      if (!cur || cur.parent_id !== null) throw this.notFound(name);
+      this.refuseInProgress(cur);
+      await stackStore.beginOperation(tx, cur.id, { action: 'CHECK', status: 'CHECK_IN_PROGRESS', reason: 'Stack CHECK started', at, actor, timeoutMins: cur.timeout_mins });
+      row = await stackStore.byId(tx, cur.id);
+      await emit({ rootId: cur.id, stack: cur.name, stackPath: cur.path, resource: cur.name, physicalId: cur.id, status: 'CHECK_IN_PROGRESS', statusReason: 'Stack CHECK started', at });
+    });
+    this.launch(row!, 'CHECK');
+    return summaryOf(this.state, row!);
+  }
+
   private stored(req: StackRequest): StoredRequest {
     return { template: req.template, environments: req.environments ?? [], parameters: req.parameters ?? {} };
   }
@@ -212,6 +230,8 @@ export class StackEngine implements StackOperations, Service {
       try {
         if (action === 'DELETE') {
           await this.runner.deleteStack(op, row);
+        } else if (action === 'CHECK') {
+          await checkStack(this.runner, op, row, false);
         } else {
           await this.runner.converge(op, row, await this.state.loaded(row));
           await this.runner.stackStatus(op, row, action, 'COMPLETE', `Stack ${action} completed successfully`);

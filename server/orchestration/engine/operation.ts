@@ -5,6 +5,7 @@ import { stackStore, type ResourceChange, type ResourceRow, type StackRow } from
 import type { LoadedStack } from '../hot/stack.js';
 import { ResourceFailure, type ResourceContext, type ResourceData, type ResourcePlugin, type StackAction, type NestedStacks } from './contract.js';
 import { maskValue } from './sealing.js';
+import { checkStack, listFailures } from './check.js';
 import { runGraph } from './scheduler.js';
 import { jsonClone, sameJson, type StackState, type StoredRequest, type LiveView } from './state.js';
 
@@ -32,7 +33,7 @@ export interface Operation {
 export const isStop = (e: unknown): boolean => e instanceof OperationAborted && e.kind === 'stop';
 
 /** Settles with `p`, or rejects with the signal's reason as soon as it aborts (a plug-in that ignores its signal does not hold the stack). */
-function race<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+export function race<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise<T>((resolveP, reject) => {
     const onAbort = () => reject(signal.reason);
@@ -50,7 +51,7 @@ const isTimeoutError = (e: unknown): boolean => e instanceof Error && e.name ===
  * step in the store so that a restart continues from what is written.
  */
 export class StackRunner {
-  constructor(private readonly state: StackState) {}
+  constructor(readonly state: StackState) {}
 
   /**
    * Brings the stack's resources to what `loaded` says: new ones created,
@@ -159,7 +160,7 @@ export class StackRunner {
         await this.replaceOld(op, stack, row, plugin);
         return this.create(op, stack, name, plugin, ctx(), props, propsText, deps, lr.type, seal, 'replacing: creating the new resource');
       }
-      await this.write(op, stack, name, { status: 'UPDATE_IN_PROGRESS', status_reason: `properties changed: ${changed.join(', ')}`, depends_on: deps });
+      await this.write(op, stack, name, { status: 'UPDATE_IN_PROGRESS', status_reason: changed.length ? `properties changed: ${changed.join(', ')}` : `redoing after ${row.status}`, depends_on: deps });
       const c = ctx();
       const next = await race(plugin.update(c, data, props, old), c.signal);
       await this.write(op, stack, name, { data: seal(next), properties: propsText, physical_id: this.physicalId(plugin, next) }, false);
@@ -220,7 +221,7 @@ export class StackRunner {
   }
 
   /** Writes a resource change; a status or reason change is an event in the same transaction. */
-  private async write(op: Operation, stack: StackRow, name: string, change: ResourceChange, event = true): Promise<void> {
+  async write(op: Operation, stack: StackRow, name: string, change: ResourceChange, event = true): Promise<void> {
     if (op.signal.aborted && isStop(op.signal.reason)) throw op.signal.reason;
     const at = new Date().toISOString();
     await this.state.commit(async (tx, emit) => {
@@ -231,7 +232,7 @@ export class StackRunner {
     });
   }
 
-  private context(op: Operation, stack: StackRow, name: string, plugin: ResourcePlugin, loaded: LoadedStack | undefined, type: string): ResourceContext {
+  context(op: Operation, stack: StackRow, name: string, plugin: ResourcePlugin, loaded: LoadedStack | undefined, type: string): ResourceContext {
     const signal = plugin.timeoutMs ? AbortSignal.any([op.signal, AbortSignal.timeout(plugin.timeoutMs)]) : op.signal;
     const deadlineAt = plugin.timeoutMs ? Math.min(op.deadlineAt, Date.now() + plugin.timeoutMs) : op.deadlineAt;
     return {
@@ -263,6 +264,12 @@ export class StackRunner {
       get: async () => {
         const child = await stackStore.child(db, stack.id, name);
         return child ? this.state.view(db, child) : undefined;
+      },
+      check: async () => {
+        const child = await stackStore.child(db, stack.id, name);
+        if (!child) throw new ResourceFailure(`nested stack ${stack.path}/${name} does not exist`);
+        const failed = await checkStack(this, op, child, true);
+        if (failed.length) throw new ResourceFailure(`nested stack ${child.path}: ${listFailures(failed)}`);
       },
     };
   }

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import type { ResourcePlugin } from '../engine/contract.js';
+import { ResourceFailure, type ResourcePlugin } from '../engine/contract.js';
 
 const CLASSES: Record<string, string> = {
   lettersdigits: 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789',
@@ -76,6 +76,10 @@ export const randomStringResource: ResourcePlugin<{ value: string }> = {
   },
   async update(_ctx, data) { return data; },
   async delete() { /* nothing outside ospd */ },
+  // Nothing outside ospd: the value only has to be still there (its data could be unsealed).
+  async check(_ctx, d) {
+    if (typeof d.value !== 'string' || d.value === '') throw new ResourceFailure('the stored value is missing');
+  },
   reference: (d) => d.value,
   attribute: (d, name) => (name === 'value' ? d.value : undefined),
 };

@@ -103,6 +103,10 @@ export const resourceGroupResource: ResourcePlugin<GroupData> = {
   async delete(ctx) {
     await ctx.nested?.remove(ctx.signal);
   },
+  async check(ctx) {
+    if (!ctx.nested) throw new ResourceFailure(`resource ${ctx.name}: ResourceGroup needs nested stacks`);
+    await ctx.nested.check(ctx.signal);
+  },
   reference: (d) => d.stackId,
   attribute: () => undefined,
   nestedAttribute(d, name, attrPath, child) {

@@ -2,9 +2,10 @@ import { OspError } from '../../../common/errors.js';
 import type { Logger } from '../../../common/logging.js';
 import type { NodeConfigs } from '../../agents/configs.js';
 import type { Database } from '../../store/db.js';
+import { configStore } from '../../store/configs.js';
 import { softwareConfigStore, type ConfigOutput, type SoftwareConfigRow } from '../../store/software-configs.js';
 import { ResourceFailure, type ResourceContext, type ResourcePlugin } from '../engine/contract.js';
-import { AckWatch, type AgentDeploymentResult } from './deployment-acks.js';
+import { AckWatch, judge, type AgentDeploymentResult } from './deployment-acks.js';
 import { deploymentDoc, deploymentName } from './deployment-doc.js';
 import {
   deploymentProblems, isGroup, parseDeploymentProps, SOFTWARE_DEPLOYMENT, SOFTWARE_DEPLOYMENT_GROUP, STRUCTURED_DEPLOYMENT,
@@ -100,13 +101,25 @@ class Deployments {
     }
   }
 
-  /** Heat's CHECK: the member is still in its node's document, with its id. */
+  /**
+   * Heat's CHECK: the member is still in its node's document, with its id,
+   * and the node's newest ack of a revision that holds it says it ran (or had
+   * already run this content).
+   */
   async check(m: Member): Promise<void> {
     if (m.skipped || !m.node) return;
     const { node, rev } = await this.deps.configs.get(m.node);
+    const details = { node: node.name, deployment: m.name };
     if (!rev?.deployments.some((x) => x.name === m.name && x.id === m.id)) {
-      throw new ResourceFailure(`deployment ${m.name} is no longer in the configuration of node ${node.name}`, { node: node.name, deployment: m.name });
+      throw new ResourceFailure(`deployment ${m.name} is no longer in the configuration of node ${node.name}`, details);
     }
+    const latest = (await configStore.acksSince(this.deps.db, node.uuid, m.revision ?? 0)).at(-1);
+    if (!latest) throw new ResourceFailure(`deployment ${m.name}: node ${node.name} has not acknowledged config revision ${m.revision} or later`, details);
+    const j = judge(latest, m.id!);
+    if (j.kind === 'failed') {
+      throw new ResourceFailure(`deployment ${m.name}: node ${node.name}'s latest ack (revision ${latest.revision}) says it failed with status ${j.result.exitCode}`, { ...details, revision: latest.revision });
+    }
+    if (j.kind === 'pending') throw new ResourceFailure(`deployment ${m.name}: node ${node.name}: ${j.reason ?? `revision ${latest.revision} failed`}`, { ...details, revision: latest.revision });
   }
 
   /** Places every member or none: a partial fan-out is rolled back before the error is thrown. */

@@ -22,6 +22,10 @@ export const templateResource: ResourcePlugin<{ stackId: string }> = {
   async delete(ctx) {
     await ctx.nested?.remove(ctx.signal);
   },
+  async check(ctx) {
+    if (!ctx.nested) throw new ResourceFailure(`resource ${ctx.name}: no nested stack`);
+    await ctx.nested.check(ctx.signal);
+  },
   reference: (d) => d.stackId,
   attribute: () => undefined,
   nestedAttribute(d, name, path, child) {
