@@ -192,6 +192,16 @@ export function stackCommand(ctx: Ctx): Command {
       if (end) ctx.out(renderOne(end, STACK_COLUMNS, o.format, o.column));
     });
 
+  withOutput(stack.command('check').description("check every resource of a stack (nested stacks included) against the world, as Heat's stack check; changes nothing"))
+    .argument('<name>', 'stack name')
+    .option('--wait', 'follow the progress until the check ends; exit 1 when a resource failed its check (see stack resource list)')
+    .action(async (name: string, o: OutputOpts & { wait?: boolean }) => {
+      const { c, stacks } = await connect();
+      const r = await c.call(stacks, stacks.checkStack, { stack: name });
+      const end = o.wait ? await waitForStack(c, stacks, name) : r.stack!;
+      ctx.out(renderOne(end!, STACK_COLUMNS, o.format, o.column));
+    });
+
   withOutput(stack.command('list').description('stacks'))
     .action(async (o: OutputOpts) => {
       const { c, stacks } = await connect();

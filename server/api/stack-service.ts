@@ -159,6 +159,11 @@ export function stackService(ops: StackOperations, signal: SignalStack, auth: Au
       ctx.log.info({ stack: req.stack }, 'stack delete started');
       return { stack: toProtoStack(r) };
     }),
+    checkStack: unary(log, 'CheckStack', auth, async (req, ctx) => {
+      const r = await ops.check(required('stack', req.stack), ctx.caller.name);
+      ctx.log.info({ stack: req.stack }, 'stack check started');
+      return { stack: toProtoStack(r) };
+    }),
     listStacks: unary(log, 'ListStacks', auth, async (req) => {
       const r = await ops.list({ limit: pageSize(req.limit), marker: req.marker || undefined });
       return { stacks: r.stacks.map(toProtoStack), nextMarker: r.nextMarker };

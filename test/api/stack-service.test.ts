@@ -104,7 +104,7 @@ class FakeEngine implements StackOperations {
     if (next) {
       s.status = next;
       s.resourcesComplete = next.endsWith('_COMPLETE') ? s.resourcesTotal : Math.min(s.resourcesComplete + 1, s.resourcesTotal - 1);
-      s.statusReason = next === 'CREATE_FAILED' ? 'resource deploy: script exited 3' : '';
+      s.statusReason = next === 'CREATE_FAILED' ? 'resource deploy: script exited 3' : next === 'CHECK_FAILED' ? 'Resource CHECK failed: deploy: gone from node-1' : '';
     } else if (s.status === 'DELETE_IN_PROGRESS') {
       this.stacks.delete(name);
     }
@@ -248,6 +248,26 @@ describe('StackService through ospctl', () => {
     const again = await ospctl('stack', 'create', 'bad', '-t', path.join(root, 'top.yaml'));
     expect(again.code).toBe(1);
     expect(again.err).toContain('stack bad: a stack with this name already exists');
+  });
+
+  it('check --wait ends on CHECK_COMPLETE, exits 1 on CHECK_FAILED with the reason; a check of a running stack is STACK_IN_PROGRESS', async () => {
+    const root = files({ 'top.yaml': 'heat_template_version: wallaby\n' });
+    for (const name of ['good', 'bad-node']) {
+      await ospctl('stack', 'create', name, '-t', path.join(root, 'top.yaml'));
+      const busy = await ospctl('stack', 'check', name);
+      expect(busy.code).toBe(1);
+      expect(busy.err).toContain(`stack ${name}: CREATE_IN_PROGRESS is running`);
+      while ((await engine.get(name)).status.endsWith('_IN_PROGRESS')) { /* each read moves the stand-in's status on */ }
+    }
+    const ok = await ospctl('stack', 'check', 'good', '--wait', '-f', 'json');
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.out)).toMatchObject({ name: 'good', status: 'CHECK_COMPLETE' });
+    const failed = await ospctl('stack', 'check', 'bad-node', '--wait');
+    expect(failed.code).toBe(1);
+    expect(failed.err).toContain('ospctl: stack bad-node: CHECK_FAILED: Resource CHECK failed: deploy: gone from node-1');
+    const started = await ospctl('stack', 'check', 'good', '-f', 'json');
+    expect(JSON.parse(started.out)).toMatchObject({ status: 'CHECK_IN_PROGRESS' });
+    expect((await ospctl('stack', 'check', 'nope')).err).toContain('stack nope: no such stack');
   });
 
   it('a referenced file that does not exist is a usage error before anything is sent', async () => {

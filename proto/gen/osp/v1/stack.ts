@@ -376,6 +376,15 @@ export interface DeleteStackResponse {
   stack: Stack | undefined;
 }
 
+export interface CheckStackRequest {
+  stack: string;
+}
+
+export interface CheckStackResponse {
+  /** The stack as its check started (CHECK_IN_PROGRESS). */
+  stack: Stack | undefined;
+}
+
 export interface ListStacksRequest {
   limit: number;
   marker: string;
@@ -3839,6 +3848,140 @@ export const DeleteStackResponse: MessageFns<DeleteStackResponse> = {
   },
 };
 
+function createBaseCheckStackRequest(): CheckStackRequest {
+  return { stack: "" };
+}
+
+export const CheckStackRequest: MessageFns<CheckStackRequest> = {
+  encode(message: CheckStackRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.stack !== "") {
+      writer.uint32(10).string(message.stack);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckStackRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckStackRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.stack = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckStackRequest {
+    return { stack: isSet(object.stack) ? globalThis.String(object.stack) : "" };
+  },
+
+  toJSON(message: CheckStackRequest): unknown {
+    const obj: any = {};
+    if (message.stack !== "") {
+      obj.stack = message.stack;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CheckStackRequest>, I>>(base?: I): CheckStackRequest {
+    return CheckStackRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CheckStackRequest>, I>>(object: I): CheckStackRequest {
+    const message = createBaseCheckStackRequest();
+    message.stack = object.stack ?? "";
+    return message;
+  },
+};
+
+function createBaseCheckStackResponse(): CheckStackResponse {
+  return { stack: undefined };
+}
+
+export const CheckStackResponse: MessageFns<CheckStackResponse> = {
+  encode(message: CheckStackResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.stack !== undefined) {
+      Stack.encode(message.stack, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckStackResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckStackResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.stack = Stack.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckStackResponse {
+    return { stack: isSet(object.stack) ? Stack.fromJSON(object.stack) : undefined };
+  },
+
+  toJSON(message: CheckStackResponse): unknown {
+    const obj: any = {};
+    if (message.stack !== undefined) {
+      obj.stack = Stack.toJSON(message.stack);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CheckStackResponse>, I>>(base?: I): CheckStackResponse {
+    return CheckStackResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CheckStackResponse>, I>>(object: I): CheckStackResponse {
+    const message = createBaseCheckStackResponse();
+    message.stack = (object.stack !== undefined && object.stack !== null) ? Stack.fromPartial(object.stack) : undefined;
+    return message;
+  },
+};
+
 function createBaseListStacksRequest(): ListStacksRequest {
   return { limit: 0, marker: "" };
 }
@@ -5275,6 +5418,19 @@ export const StackServiceService = {
     responseSerialize: (value: DeleteStackResponse): Buffer => Buffer.from(DeleteStackResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteStackResponse => DeleteStackResponse.decode(value),
   },
+  /**
+   * Heat's stack check: every resource of the tree (nested stacks included) is checked against the world, changing nothing;
+   * each becomes CHECK_COMPLETE or CHECK_FAILED with the reason, the stack likewise. Answers at once. STACK_IN_PROGRESS as UpdateStack.
+   */
+  checkStack: {
+    path: "/osp.v1.StackService/CheckStack" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CheckStackRequest): Buffer => Buffer.from(CheckStackRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CheckStackRequest => CheckStackRequest.decode(value),
+    responseSerialize: (value: CheckStackResponse): Buffer => Buffer.from(CheckStackResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CheckStackResponse => CheckStackResponse.decode(value),
+  },
   listStacks: {
     path: "/osp.v1.StackService/ListStacks" as const,
     requestStream: false as const,
@@ -5370,6 +5526,11 @@ export interface StackServiceServer extends UntypedServiceImplementation {
   /** STACK_IN_PROGRESS when another operation runs on the stack. */
   updateStack: handleUnaryCall<UpdateStackRequest, UpdateStackResponse>;
   deleteStack: handleUnaryCall<DeleteStackRequest, DeleteStackResponse>;
+  /**
+   * Heat's stack check: every resource of the tree (nested stacks included) is checked against the world, changing nothing;
+   * each becomes CHECK_COMPLETE or CHECK_FAILED with the reason, the stack likewise. Answers at once. STACK_IN_PROGRESS as UpdateStack.
+   */
+  checkStack: handleUnaryCall<CheckStackRequest, CheckStackResponse>;
   listStacks: handleUnaryCall<ListStacksRequest, ListStacksResponse>;
   /** With parameters and outputs. */
   getStack: handleUnaryCall<GetStackRequest, GetStackResponse>;
@@ -5446,6 +5607,25 @@ export interface StackServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteStackResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Heat's stack check: every resource of the tree (nested stacks included) is checked against the world, changing nothing;
+   * each becomes CHECK_COMPLETE or CHECK_FAILED with the reason, the stack likewise. Answers at once. STACK_IN_PROGRESS as UpdateStack.
+   */
+  checkStack(
+    request: CheckStackRequest,
+    callback: (error: ServiceError | null, response: CheckStackResponse) => void,
+  ): ClientUnaryCall;
+  checkStack(
+    request: CheckStackRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CheckStackResponse) => void,
+  ): ClientUnaryCall;
+  checkStack(
+    request: CheckStackRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CheckStackResponse) => void,
   ): ClientUnaryCall;
   listStacks(
     request: ListStacksRequest,
