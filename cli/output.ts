@@ -28,11 +28,18 @@ function pick<T>(columns: Column<T>[], wanted: string[]): Column<T>[] {
   });
 }
 
+/** A cell holding several lines (a script's stdout) takes several lines of its row, as the OpenStack client's tables do. */
 function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const split = (r: string[]) => r.map((c) => c.replace(/\n$/, '').split('\n'));
+  const cells = [headers, ...rows].map(split);
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => Math.max(...r[i].map((l) => l.length)))));
   const line = '+' + widths.map((w) => '-'.repeat(w + 2)).join('+') + '+';
-  const fmt = (r: string[]) => '| ' + r.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';
-  return [line, fmt(headers), line, ...rows.map(fmt), line].join('\n') + '\n';
+  const fmt = (r: string[][]) => {
+    const height = Math.max(...r.map((c) => c.length));
+    return Array.from({ length: height }, (_, k) => '| ' + r.map((c, i) => (c[k] ?? '').padEnd(widths[i])).join(' | ') + ' |').join('\n');
+  };
+  const [head, ...body] = cells;
+  return [line, fmt(head), line, ...body.map(fmt), line].join('\n') + '\n';
 }
 
 /** Renders a list of rows in the chosen format, with -c narrowing the columns. */
