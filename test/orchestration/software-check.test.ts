@@ -76,7 +76,7 @@ describe('CHECK of software configs and deployments', () => {
     const cfgPlugin = w.plugins.get('OS::Heat::SoftwareConfig')!;
     const cfg = await cfgPlugin.create(context('Config'), { group: 'script', config: '#!/bin/sh\ntrue\n' });
     await expect(cfgPlugin.check!(context('Config'), cfg)).resolves.toBeUndefined();
-    await w.db.run('DELETE FROM software_configs WHERE id = ?', [cfg.id]);
+    await w.db.run('DELETE FROM software_configs WHERE id = ?', [String(cfg.id)]);
     await expect(cfgPlugin.check!(context('Config'), cfg)).rejects.toThrow(`software config ${String(cfg.id)} is missing from the store`);
   });
 });
