@@ -122,9 +122,13 @@ function commonRoot(files: string[]): string {
   return root;
 }
 
-/** Reads the template, the environments and everything they reference, recursively. */
-export async function collectStackBundle(template: string, environments: string[], cwd = process.cwd()): Promise<StackBundle> {
-  const read = new Map<string, Buffer>();
+/**
+ * Reads the template, the environments and everything they reference, recursively.
+ * `generated` holds files made in memory (absolute path → content), read as if on disk:
+ * the overcloud's rendered template, whose references resolve from its place in the tree.
+ */
+export async function collectStackBundle(template: string, environments: string[], cwd = process.cwd(), generated: Record<string, Buffer> = {}): Promise<StackBundle> {
+  const read = new Map<string, Buffer>(Object.entries(generated));
   const queue: Wanted[] = [
     { abs: path.resolve(cwd, template), kind: 'template', namedBy: `-t ${template}` },
     ...environments.map((e): Wanted => ({ abs: path.resolve(cwd, e), kind: 'environment', namedBy: `-e ${e}` })),
