@@ -293,4 +293,38 @@ describe('OS::Osp::Server', () => {
     expect(d.statusReason).toMatch(/^node cmp-1: cleaning after the undeploy failed: timed out after 1\.5 s in 'clean wait'.*the claim is kept until the node is fixed and the delete retried$/);
     expect((await claims(sc)).map((c) => c.resource)).toEqual(['s']);
   }, 90_000);
+  it('a ResourceGroup of servers: each member claims its own node, host names from %index%, refs are node uuids; scaling 2 → 1 undeploys and releases exactly the removed member\'s node', async () => {
+    const { sc, stacks, dir } = await scene();
+    fleet = new Fleet(sc, dir);
+    const f = fleet;
+    const group = (count: number) => request('oc', { 'top.yaml': `
+      heat_template_version: 2018-08-31
+      resources:
+        computes:
+          type: OS::Heat::ResourceGroup
+          properties:
+            count: ${count}
+            resource_def:
+              type: OS::TripleO::Server
+              properties: {image: img-a, profile: compute, name: oc-compute-%index%}
+      outputs:
+        names: {value: {get_attr: [computes, node_name]}}
+        hostnames: {value: {get_attr: [computes, name]}}
+        refs: {value: {get_attr: [computes, refs]}}
+    ` });
+    await stacks.create(group(2));
+    expect(await settle(stacks, 'oc', 100_000), f.detail()).toBe('CREATE_COMPLETE');
+    const out = Object.fromEntries((await stacks.get('oc')).outputs.map((o) => [o.name, o.value]));
+    const names = out.names as string[];
+    expect([...names].sort()).toEqual(['cmp-0', 'cmp-1']);
+    expect(out.hostnames).toEqual(['oc-compute-0', 'oc-compute-1']);
+    const uuids = await Promise.all(names.map(async (n) => (await sc.s.registry.get(n)).uuid));
+    expect(out.refs).toEqual(uuids);
+
+    await stacks.update(group(1));
+    expect(await settle(stacks, 'oc', 100_000), f.detail()).toBe('UPDATE_COMPLETE');
+    expect(await states(sc)).toEqual({ [NODE]: 'available', [names[0]]: 'active', [names[1]]: 'available' });
+    expect((await claims(sc)).map((c) => c.node_uuid)).toEqual([uuids[0]]);
+    expect(f.errors).toEqual([]);
+  }, 180_000);
 });

@@ -59,6 +59,7 @@ export interface ServerDeps {
   log: Logger;
 }
 
+const LEASE_READ_REUSE_MS = 1000;
 const DEPLOYING = ['deploying', 'wait call-back'];
 const TEARING_DOWN = ['deleting', 'cleaning', 'clean wait'];
 const DEPLOYED = ['active', 'deploy failed', 'error'];
@@ -80,6 +81,7 @@ function driveOptions(props: ServerProps): DeployOptions {
 class Servers {
   private readonly claims: NodeClaims;
   private readonly waits: NodeWaits;
+  private leaseRead?: { atMs: number; read: Promise<{ mac: string; ipv4Address: string }[]> };
 
   constructor(private readonly d: ServerDeps) {
     this.claims = new NodeClaims(d.db, d.registry);
@@ -148,7 +150,18 @@ class Servers {
   private async address(n: NodeRecord): Promise<string> {
     if (n.properties.ipv4Address) return n.properties.ipv4Address;
     const macs = new Set(n.ports.map((m) => m.toLowerCase()));
-    return (await this.d.leases()).find((l) => macs.has(l.mac.toLowerCase()))?.ipv4Address ?? '';
+    return (await this.leases()).find((l) => macs.has(l.mac.toLowerCase()))?.ipv4Address ?? '';
+  }
+
+  /** One read of the leases for every server completing within a second (a group of hundreds completes together). */
+  private leases(): Promise<{ mac: string; ipv4Address: string }[]> {
+    const now = Date.now();
+    if (!this.leaseRead || now - this.leaseRead.atMs > LEASE_READ_REUSE_MS) {
+      const read = this.d.leases();
+      this.leaseRead = { atMs: now, read };
+      read.catch(() => { if (this.leaseRead?.read === read) this.leaseRead = undefined; });
+    }
+    return this.leaseRead.read;
   }
 
   /** Records what is not applied to a deployed disk, and says so. */
