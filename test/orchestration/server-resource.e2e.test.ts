@@ -221,6 +221,16 @@ describe('OS::Osp::Server', () => {
     expect(await settle(stacks, 'pin', 20_000)).toBe('CREATE_FAILED');
     expect((await stacks.resource('pin', 's')).statusReason).toContain(`property 'node': ${NODE} does not match profile 'compute': it has profile:(none)`);
     expect(await claims(sc)).toEqual([]);
+    // A deploy refused before it starts (no such image) gives the node back at once.
+    await stacks.create(request('noimage', { 'top.yaml': `
+      heat_template_version: 2018-08-31
+      resources:
+        s: {type: OS::Osp::Server, properties: {image: no-such-image, profile: compute}}
+    ` }));
+    expect(await settle(stacks, 'noimage', 20_000)).toBe('CREATE_FAILED');
+    expect((await stacks.resource('noimage', 's')).statusReason).toContain('node cmp-0: the deploy did not start: image no-such-image: not found');
+    expect(await claims(sc)).toEqual([]);
+    expect((await sc.s.registry.get('cmp-0')).provisionState).toBe('available');
   }, 60_000);
 
   it('claims are atomic: twelve servers asking at once for the two compute nodes get exactly two claims, on two different nodes', async () => {
