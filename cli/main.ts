@@ -9,6 +9,7 @@ import { pxeCommand } from './commands/pxe.js';
 import { adminCommand } from './commands/admin.js';
 import { imageCommand } from './commands/image.js';
 import { stackCommand } from './commands/stack.js';
+import { overcloudCommand } from './commands/overcloud.js';
 import { OSP_VERSION } from '../common/version.js';
 
 /** Builds the command tree; each feature contributes one top-level command. */
@@ -34,6 +35,7 @@ export function program(): Command {
   root.addCommand(adminCommand(ctx));
   root.addCommand(imageCommand(ctx));
   root.addCommand(stackCommand(ctx));
+  root.addCommand(overcloudCommand(ctx));
   return root;
 }
 

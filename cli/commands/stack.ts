@@ -10,13 +10,13 @@ import { collectStackBundle } from '../stack-bundle.js';
 import { statusName, waitForStack } from '../stack-wait.js';
 
 // Outputs with every node's deploy_stdout can outgrow grpc-js's 4 MiB default.
-const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 const MINUTE_MS = 60_000;
 
 const json = (text: string): unknown => (text === '' ? null : JSON.parse(text));
 const jsonValues = (m: Record<string, string>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, json(v)]));
 
-const STACK_COLUMNS: Column<Stack>[] = [
+export const STACK_COLUMNS: Column<Stack>[] = [
   { key: 'name', label: 'Name', get: (s) => s.name },
   { key: 'id', label: 'ID', get: (s) => s.id },
   { key: 'status', label: 'Status', get: (s) => statusName(s.status) },
@@ -34,7 +34,7 @@ const SHOW_COLUMNS: Column<Stack>[] = [
   { key: 'outputs', label: 'Outputs', get: (s) => s.outputs.map((o) => o.name) },
 ];
 
-const PLAN_COLUMNS: Column<StackPlan>[] = (['create', 'update', 'replace', 'delete', 'unchanged'] as const)
+export const PLAN_COLUMNS: Column<StackPlan>[] = (['create', 'update', 'replace', 'delete', 'unchanged'] as const)
   .map((k) => ({ key: k, label: k, get: (p: StackPlan) => p[k] }));
 
 const RESOURCE_COLUMNS: Column<StackResource>[] = [
