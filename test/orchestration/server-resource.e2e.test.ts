@@ -85,7 +85,7 @@ class Fleet {
 
   detail(): string {
     return [...this.errors, ...[...this.ramdisks].map(([k, m]) => `${k} ramdisk: ${m.stderr.slice(-800)}`),
-      ...[...this.agents].map(([k, a]) => `${k} agent: ${a.log().slice(-800)}`)].join('\n');
+      ...[...this.agents].filter(([, a]) => a.proc).map(([k, a]) => `${k} agent: ${a.log().slice(-800)}`)].join('\n');
   }
 }
 
@@ -337,4 +337,18 @@ describe('OS::Osp::Server', () => {
     expect((await claims(sc)).map((c) => c.node_uuid)).toEqual([uuids[0]]);
     expect(f.errors).toEqual([]);
   }, 180_000);
+  it('a deployed system that never connects: the server fails with the boot watch\'s words once deploy-boot-timeout-ms passes; the node stays active and claimed', async () => {
+    const { sc, stacks, dir } = await scene({ settings: { 'deploy-boot-timeout-ms': '2000' } });
+    fleet = new Fleet(sc, dir, false);
+    const f = fleet;
+    await stacks.create(request('silent', { 'top.yaml': `
+      heat_template_version: 2018-08-31
+      resources:
+        s: {type: OS::Osp::Server, properties: {image: img-a, node: cmp-0}}
+    ` }));
+    expect(await settle(stacks, 'silent', 60_000), f.detail()).toBe('CREATE_FAILED');
+    expect((await stacks.resource('silent', 's')).statusReason).toMatch(/^node cmp-0: the deployed system's agent did not connect within 2 s after the reboot \(the image is written and the node stays active\)/);
+    expect((await sc.s.registry.get('cmp-0')).provisionState).toBe('active');
+    expect((await claims(sc)).map((c) => c.resource)).toEqual(['s']);
+  }, 90_000);
 });
