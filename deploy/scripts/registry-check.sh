@@ -8,7 +8,7 @@ dir="${root%/}/var/lib/osp-registry"
 self=$(echo $controller_node_ips | cut -d' ' -f1)
 [ -d "$dir/computes" ] || { echo "registry check: $dir is missing (did step 2 run?)" >&2; exit 1; }
 rm -f "$dir/computes/"*
-printf '%s' "$compute_registration" | tr -d '{}' | tr ',' '\n' | sed -n 's/^"[^"]*":"\(.*\)"$/\1/p' > "$dir/incoming"
+{ printf '%s\n' "$compute_registration"; } | tr -d '{}' | tr ',' '\n' | sed -n 's/^"[^"]*":"\(.*\)"$/\1/p' > "$dir/incoming"
 bad=0
 while read -r name addr controller; do
   [ -n "$name" ] || continue
