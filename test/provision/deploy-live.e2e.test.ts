@@ -56,7 +56,13 @@ describe('deploy progress, the live MQTT feed, the boot watch and fast track', (
     const dir = tmp();
     const sub = mosquittoSub(dir, { port: s.ospd!.core.telemetry.ports().plain, username: 'dashboard', password, topic: `osp/nodes/${NODE}/events` });
     subs.push(sub);
-    // The subscription is live once a state change shows: provide's first one.
+    // Events are not retained: probe until the subscription is live, or provide's first one may come before it.
+    const probing = setInterval(() => void s.ospd!.core.telemetry.broker.publish(`osp/nodes/${NODE}/events`, '{"probe":true}', { qos: 1 }), 100);
+    try {
+      await sub.waitFor((l) => l.some((x) => x.includes('"probe":true')), 15_000);
+    } finally {
+      clearInterval(probing);
+    }
     await s.runtime.flow.provide(uuid, 'test');
     await sub.waitFor((l) => l.some((x) => x.includes('"state":"cleaning"')), 15_000);
     await waitFor('clean wait', async () => (await state(sc)).provisionState === 'clean wait', { timeoutMs: 20_000 });
@@ -89,7 +95,7 @@ describe('deploy progress, the live MQTT feed, the boot watch and fast track', (
 
     // The feed: JSON, source ospd, every state of the deploy in order, progress with a number.
     await sub.waitFor((l) => l.some((x) => x.includes('"state":"active"')), 10_000);
-    const events = sub.lines.map((l) => JSON.parse(l.slice(l.indexOf(' ') + 1)) as { type: string; state: string; percent?: number; source: string; node: string });
+    const events = sub.lines.filter((l) => !l.includes('"probe":true')).map((l) => JSON.parse(l.slice(l.indexOf(' ') + 1)) as { type: string; state: string; percent?: number; source: string; node: string });
     expect(events.every((e) => e.source === 'ospd' && e.node === NODE)).toBe(true);
     const states = events.filter((e) => e.type === 'provision').map((e) => e.state);
     expect(states.slice(states.indexOf('deploying'))).toEqual(['deploying', 'wait call-back', 'active']);
