@@ -34,7 +34,11 @@ export const isStop = (e: unknown): boolean => e instanceof OperationAborted && 
 
 /** Settles with `p`, or rejects with the signal's reason as soon as it aborts (a plug-in that ignores its signal does not hold the stack). */
 export function race<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
+  if (signal.aborted) {
+    // The plug-in was already called (its promise is the argument): its own failure must not go unhandled.
+    p.catch(() => undefined);
+    return Promise.reject(signal.reason);
+  }
   return new Promise<T>((resolveP, reject) => {
     const onAbort = () => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
