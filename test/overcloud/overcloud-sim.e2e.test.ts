@@ -1,0 +1,133 @@
+/**
+ * The overcloud on simulated machines (issue 13, Acceptance "Simulated"):
+ * ospd in this process (buildOspd), the real bin/ospctl (dist/: `npm run
+ * build` first, as `npm test` does), the default deploy/ templates, and
+ * fake-driver nodes whose ramdisks and deployed systems are the real
+ * osp-agent (server-fleet.ts). What each node's agent applied is read from
+ * files under the agent's --root; the order of the steps from the stack's
+ * events.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { StackEngine } from '../../server/orchestration/engine/engine.js';
+import type { StackEvent } from '../../server/orchestration/engine/contract.js';
+import { OSPCTL, REPO, runProgram, type RunResult } from '../harness/ospd.js';
+import { waitFor } from '../harness/wait.js';
+import { addNode, Fleet } from '../orchestration/server-fleet.js';
+import { deployScene, type DeployScene } from '../provision/deploy-setup.js';
+
+const STACK = 'oc';
+const TEMPLATES = path.join(REPO, 'deploy');
+const OSPCTL_TIMEOUT_MS = 120_000;
+
+/** Node name → [MAC, provisioning address, profile]. */
+const NODES: Record<string, [string, string, string]> = {
+  'ctl-0': ['52:54:00:0c:00:10', '192.0.2.10', 'controller'],
+  'cmp-0': ['52:54:00:0c:00:20', '192.0.2.20', 'compute'],
+  'cmp-1': ['52:54:00:0c:00:21', '192.0.2.21', 'compute'],
+  'cmp-2': ['52:54:00:0c:00:22', '192.0.2.22', 'compute'],
+};
+
+let sc: DeployScene;
+let stacks: StackEngine;
+let fleet: Fleet;
+let dir: string;
+
+beforeAll(async () => {
+  sc = await deployScene();
+  // The scene's own machine is not used: the fleet boots one per ramdisk wait. Its node (no profile) stays available.
+  await sc.m.halt();
+  for (const [name, [mac, addr, profile]] of Object.entries(NODES)) {
+    await addNode(sc, name, mac, { profile });
+    // ospd's DHCP serves none here: the lease is written as its DHCP server would.
+    await sc.s.db.run("INSERT INTO dhcp_leases (mac, ipv4_address, expires_at_ms, hostname, state) VALUES (?, ?, ?, ?, 'bound')", [mac, addr, Date.now() + 3_600_000, name]);
+  }
+  dir = mkdtempSync(path.join(os.tmpdir(), 'osp-oc-sim-'));
+  fleet = new Fleet(sc, dir);
+  stacks = sc.s.ospd!.core.stacks;
+}, 60_000);
+
+afterAll(async () => {
+  await fleet?.stop();
+  await sc?.dispose();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function env(name: string, parameters: Record<string, unknown>): string {
+  const file = path.join(dir, `${name}.yaml`);
+  writeFileSync(file, JSON.stringify({ parameter_defaults: parameters }));
+  return file;
+}
+
+/** Counts and image for this scene: the nodes carry the default profiles (controller, compute). */
+const base = (computes: number, extra: Record<string, unknown> = {}) => env(`counts-${computes}`, {
+  ControllerCount: 1, ComputeCount: computes, ControllerImage: 'img-a', ComputeImage: 'img-a', ...extra,
+});
+
+async function ospctl(args: string[]): Promise<RunResult> {
+  return runProgram(process.execPath, [OSPCTL, ...args], { env: { OSPCTL_CONFIG: sc.s.adminConfig }, timeoutMs: OSPCTL_TIMEOUT_MS });
+}
+
+const deploy = (...envs: string[]) => ospctl(['overcloud', 'deploy', '--templates', TEMPLATES, '--stack', STACK, ...envs.flatMap((e) => ['-e', e]), '--wait']);
+const root = (node: string) => fleet.agents.get(node)!.root;
+const read = (node: string, file: string) => readFileSync(path.join(root(node), file), 'utf8');
+const detail = (r: RunResult) => `${r.stdout}\n${r.stderr}\n${fleet.detail()}`;
+const outputs = async () => Object.fromEntries((await stacks.get(STACK)).outputs.map((o) => [o.name, o.value]));
+const activeNodes = async () => (await sc.s.registry.list({})).nodes.filter((n) => n.provisionState === 'active').map((n) => n.name).sort();
+const step = (resource: string) => Number(/Step(\d)$/.exec(resource)?.[1] ?? NaN);
+
+/** Top-level step deployments that ran (went IN_PROGRESS) after event `after`. */
+async function stepRuns(after: number): Promise<StackEvent[]> {
+  return (await stacks.events(STACK, { after, limit: 10_000 })).filter((e) => e.stackPath === STACK && /Step\d$/.test(e.resource));
+}
+
+function hostsBlock(node: string): string[] {
+  const text = read(node, 'etc/hosts');
+  const m = /# BEGIN osp overcloud hosts\n([\s\S]*?)# END osp overcloud hosts/.exec(text);
+  expect(m, `${node}: ${text}`).not.toBeNull();
+  return m![1].trim().split('\n').map((l) => l.split(' ').slice(0, 2).join(' ')).sort();
+}
+
+describe('ospctl overcloud on simulated machines', () => {
+  let afterCreate = 0;
+
+  it('deploys 1 Controller + 2 Computes: agents apply the steps, every step N completes on every role before any step N+1 starts, outputs list the registered Computes', async () => {
+    const t0 = Date.now();
+    const r = await deploy(base(2));
+    expect(r.code, detail(r)).toBe(0);
+    expect((await stacks.get(STACK)).status).toBe('CREATE_COMPLETE');
+    expect(await activeNodes()).toEqual(['cmp-0', 'cmp-1', 'ctl-0']);
+    const events = await stacks.events(STACK, { limit: 10_000 });
+    afterCreate = events.at(-1)!.id;
+
+    const steps = events.filter((e) => e.stackPath === STACK && /Step\d$/.test(e.resource) && !e.resource.startsWith('Overcloud'));
+    const starts = steps.filter((e) => e.status === 'CREATE_IN_PROGRESS');
+    const ends = steps.filter((e) => e.status === 'CREATE_COMPLETE');
+    // Both roles have steps 1 and 3 (hosts, registration) and the Controller 2 and 5: the barriers must hold across roles.
+    expect(new Set(starts.map((e) => step(e.resource)))).toEqual(new Set([1, 2, 3, 5]));
+    expect(new Set(starts.map((e) => e.resource.startsWith('Compute') ? 'Compute' : 'Controller'))).toEqual(new Set(['Compute', 'Controller']));
+    for (const s of starts) {
+      for (const e of ends.filter((x) => step(x.resource) < step(s.resource))) {
+        expect(e.id, `${e.resource} completes before ${s.resource} starts`).toBeLessThan(s.id);
+        expect(Date.parse(e.at)).toBeLessThanOrEqual(Date.parse(s.at));
+      }
+    }
+
+    const out = await outputs();
+    const registered = Object.values(out.controller_registered_computes as Record<string, string>);
+    expect(registered).toEqual([`${STACK}-novacompute-0 ${STACK}-novacompute-1`]);
+    const hosts = ['192.0.2.10', '192.0.2.20', '192.0.2.21'];
+    for (const node of ['ctl-0', 'cmp-0', 'cmp-1']) {
+      const names = hostsBlock(node);
+      expect(names).toHaveLength(3);
+      expect(names.map((l) => l.split(' ')[0]).sort()).toEqual(hosts);
+      expect(read(node, 'etc/osp/timesync.conf')).toContain('server pool.ntp.org iburst maxpoll 10');
+      expect(read(node, 'etc/sysctl.d/90-osp.conf')).toContain('net.ipv4.ip_forward = 1');
+    }
+    expect(read('cmp-0', 'etc/osp/registry.conf')).toBe('controller = 192.0.2.10\n');
+    expect(read('ctl-0', 'var/lib/osp-registry/endpoint')).toBe('osp-registry://192.0.2.10/var/lib/osp-registry\n');
+    console.log(`overcloud create: ${Date.now() - t0} ms`);
+  }, 150_000);
+});
