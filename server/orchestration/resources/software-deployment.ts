@@ -1,8 +1,9 @@
 import { OspError } from '../../../common/errors.js';
 import type { Logger } from '../../../common/logging.js';
+import { canonicalJson } from '../../agents/canonical.js';
 import type { NodeConfigs } from '../../agents/configs.js';
 import type { Database } from '../../store/db.js';
-import { configStore } from '../../store/configs.js';
+import { configStore, type DeploymentDoc } from '../../store/configs.js';
 import { softwareConfigStore, type ConfigOutput, type SoftwareConfigRow } from '../../store/software-configs.js';
 import { ResourceFailure, type ResourceContext, type ResourcePlugin } from '../engine/contract.js';
 import { AckWatch, judge, type AgentDeploymentResult } from './deployment-acks.js';
@@ -81,6 +82,25 @@ class Deployments {
     const id = rev.deployments.find((d) => d.name === name)?.id;
     if (!id) throw new Error(`deployment ${name} missing from revision ${rev.revision} of node ${node.name} just after it was committed`);
     return { server, node: node.uuid, nodeName: node.name, name, id, revision: rev.revision };
+  }
+
+  /**
+   * A group member that stays on its node keeps its placed deployment when its own
+   * content (config, inputs, options) is what it was: a group updated for
+   * another member (one added or removed) must not re-run it, as Heat's
+   * per-member deployments are not updated then. deploy_action alone is not
+   * a change (CREATE becoming UPDATE would re-run every member).
+   */
+  async unchanged(ctx: ResourceContext, prev: Member, props: DeploymentProps, cfg: SoftwareConfigRow): Promise<boolean> {
+    if (!prev.complete || prev.skipped || !prev.node || !prev.id) return false;
+    const { node, rev } = await this.deps.configs.get(prev.server);
+    const placed = rev?.deployments.find((x) => x.name === prev.name && x.id === prev.id);
+    if (!placed || node.uuid !== prev.node) return false;
+    const action = placed.inputs.find((i) => i.name === 'deploy_action')?.value === 'CREATE' ? 'CREATE' : 'UPDATE';
+    const heat = { serverId: node.uuid, action, stackId: `${ctx.stack.name}/${ctx.stack.id}`, resourceName: ctx.name } as const;
+    const doc = deploymentDoc(prev.name, cfg, props.inputValues, heat, props.structured);
+    const content = (d: Omit<DeploymentDoc, 'id'>) => canonicalJson({ g: d.group, c: d.config, i: d.inputs, o: d.options ?? null });
+    return content(doc) === content(placed);
   }
 
   skip(ctx: ResourceContext, type: string, key: string, server: string): Member {
@@ -216,6 +236,9 @@ function deploymentPlugin(type: string, d: Deployments): ResourcePlugin<Deployme
           const kept = fresh ? d.skip(ctx, type, key, server) : prev;
           untouched.add(kept);
           jobs.push([key, async () => kept]);
+        } else if (group && !fresh && await d.unchanged(ctx, prev, props, cfg)) {
+          untouched.add(prev);
+          jobs.push([key, async () => prev]);
         } else jobs.push([key, () => d.place(ctx, type, key, server, action, props, cfg)]);
       }
       const isOld = (m: Member) => untouched.has(m) || Object.values(old).some((o) => o.node === m.node && o.name === m.name);
