@@ -8,13 +8,11 @@
  * events.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { StackEngine } from '../../server/orchestration/engine/engine.js';
-import type { StackEvent } from '../../server/orchestration/engine/contract.js';
 import { OSPCTL, REPO, runProgram, type RunResult } from '../harness/ospd.js';
-import { waitFor } from '../harness/wait.js';
 import { addNode, Fleet } from '../orchestration/server-fleet.js';
 import { deployScene, type DeployScene } from '../provision/deploy-setup.js';
 
@@ -78,9 +76,17 @@ const outputs = async () => Object.fromEntries((await stacks.get(STACK)).outputs
 const activeNodes = async () => (await sc.s.registry.list({})).nodes.filter((n) => n.provisionState === 'active').map((n) => n.name).sort();
 const step = (resource: string) => Number(/Step(\d)$/.exec(resource)?.[1] ?? NaN);
 
-/** Top-level step deployments that ran (went IN_PROGRESS) after event `after`. */
-async function stepRuns(after: number): Promise<StackEvent[]> {
-  return (await stacks.events(STACK, { after, limit: 10_000 })).filter((e) => e.stackPath === STACK && /Step\d$/.test(e.resource));
+/** Per node, the deployments its agent ran (acks of runs that executed them) since `sinceIso`. */
+async function ranSince(sinceIso: string): Promise<Record<string, string[]>> {
+  const rows = await sc.s.db.all<{ name: string; result: string }>(
+    'SELECT n.name AS name, a.result AS result FROM config_acks a JOIN nodes n ON n.uuid = a.node_uuid WHERE a.received_at > ? ORDER BY a.revision', [sinceIso]);
+  const out: Record<string, string[]> = {};
+  for (const r of rows) {
+    const ran = ((JSON.parse(r.result) as { deployments?: { name: string }[] }).deployments ?? []).map((d) => d.name);
+    (out[r.name] ??= []).push(...ran);
+  }
+  for (const k of Object.keys(out)) out[k] = [...new Set(out[k])].sort();
+  return out;
 }
 
 function hostsBlock(node: string): string[] {
@@ -129,5 +135,32 @@ describe('ospctl overcloud on simulated machines', () => {
     expect(read('cmp-0', 'etc/osp/registry.conf')).toBe('controller = 192.0.2.10\n');
     expect(read('ctl-0', 'var/lib/osp-registry/endpoint')).toBe('osp-registry://192.0.2.10/var/lib/osp-registry\n');
     console.log(`overcloud create: ${Date.now() - t0} ms`);
+  }, 150_000);
+  it('a re-run with nothing changed re-runs nothing and says so', async () => {
+    const r = await deploy(base(2));
+    expect(r.code, detail(r)).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^overcloud ${STACK}: nothing changed \\(\\d+ resources up to date\\); nothing re-run\n$`));
+    expect(await stacks.events(STACK, { after: afterCreate, limit: 10_000 })).toEqual([]);
+  }, 60_000);
+
+  it('scales Compute 2 -> 3: only the new node is deployed; elsewhere only the hosts block (and the Controller\'s step-5 registry check) re-run', async () => {
+    const t0 = Date.now();
+    const since = new Date().toISOString();
+    const r = await deploy(base(3));
+    expect(r.code, detail(r)).toBe(0);
+    expect(await activeNodes()).toEqual(['cmp-0', 'cmp-1', 'cmp-2', 'ctl-0']);
+    const ran = await ranSince(since);
+    const short = (names: string[]) => names.map((n) => n.split('.')[1]);
+    // The new node gets everything; the others only what their inputs changed for: the hosts block, and on the Controller the step-5 check of the Compute list.
+    expect(short(ran['cmp-2'])).toEqual(['ComputeComputeRegistrationStep3', 'ComputeConfigSettingsDeployment', 'ComputeHostsStep1', 'ComputeSysctlStep1', 'ComputeTimesyncStep1']);
+    expect(short(ran['cmp-0'])).toEqual(['ComputeHostsStep1']);
+    expect(short(ran['cmp-1'])).toEqual(['ComputeHostsStep1']);
+    expect(short(ran['ctl-0'])).toEqual(['ControllerHostsStep1', 'ControllerRegistryStep5']);
+    const deploys = await sc.s.db.all<{ name: string }>("SELECT n.name AS name FROM node_events e JOIN nodes n ON n.uuid = e.node_uuid WHERE e.type = 'deploy' AND e.time > ?", [since]);
+    expect(deploys.map((d) => d.name)).toEqual(['cmp-2']);
+    for (const node of ['ctl-0', 'cmp-0', 'cmp-1', 'cmp-2']) expect(hostsBlock(node), node).toHaveLength(4);
+    const out = await outputs();
+    expect(Object.values(out.controller_registered_computes as Record<string, string>)).toEqual([`${STACK}-novacompute-0 ${STACK}-novacompute-1 ${STACK}-novacompute-2`]);
+    console.log(`overcloud scale: ${Date.now() - t0} ms`);
   }, 150_000);
 });
