@@ -12,6 +12,12 @@ import { STEPS, type ServiceShape } from './services.js';
  * (OvercloudStepN) depends on every role's step-N deployments and every
  * step-N+1 deployment depends on it: no node starts step N+1 before every
  * node of every role has finished step N.
+ *
+ * Every parameter a service template declares (but RoleName) is declared
+ * again at the top and passed down as a property: the engine updates a
+ * nested stack only when its properties change, so a value reaching the
+ * service through parameter_defaults alone would never reach a deployed
+ * overcloud (NtpServers changed in an -e file would re-run nothing).
  */
 
 /** A service the resource_registry maps to OS::Heat::None: switched off. */
@@ -117,7 +123,17 @@ export function renderOvercloud(roles: Role[], lookup: ServiceLookup): Hot {
     resources[serverGroup(r)] = servers(r);
     const list = shapes.get(r)!;
     for (const s of list) {
-      resources[serviceResource(r, s)] = { type: s.type, ...(s.parameters.has('RoleName') ? { properties: { RoleName: r.name } } : {}) };
+      const properties: Hot = s.parameters.has('RoleName') ? { RoleName: r.name } : {};
+      for (const [name, decl] of s.parameterDecls) {
+        if (name === 'RoleName') continue;
+        const seen = parameters[name] as Hot | undefined;
+        if (seen && seen.type !== decl.type) {
+          throw new OspError('TEMPLATE_INVALID', `${s.template}: parameter ${name}: type ${JSON.stringify(decl.type)}, but another service or the overcloud declares it as ${JSON.stringify(seen.type)}; expected one type per parameter name`, { parameter: name });
+        }
+        parameters[name] ??= decl;
+        properties[name] = { get_param: name };
+      }
+      resources[serviceResource(r, s)] = { type: s.type, ...(Object.keys(properties).length ? { properties } : {}) };
     }
     const withSettings = list.filter((s) => s.hasConfigSettings).map((s) => ({ get_attr: [serviceResource(r, s), 'role_data', 'config_settings'] }));
     resources[`${r.name}ConfigSettings`] = { type: 'OS::Heat::StructuredConfig', properties: { group: 'apply-config', config: { map_merge: withSettings } } };

@@ -14,6 +14,8 @@ export interface ServiceShape {
   template: string;
   serviceName: string;
   parameters: Set<string>;
+  /** The template's parameter declarations (type, default, …) by name, as written. */
+  parameterDecls: Map<string, Record<string, unknown>>;
   hasConfigSettings: boolean;
   hasStepInputValues: boolean;
   steps: number[];
@@ -69,6 +71,7 @@ export function readServiceShape(type: string, template: string, text: string): 
     template,
     serviceName: value.service_name,
     parameters: new Set(isObj(doc) && isObj(doc.parameters) ? Object.keys(doc.parameters) : []),
+    parameterDecls: new Map(isObj(doc) && isObj(doc.parameters) ? Object.entries(doc.parameters).filter((e): e is [string, Record<string, unknown>] => isObj(e[1])) : []),
     hasConfigSettings: value.config_settings !== undefined,
     hasStepInputValues: value.step_input_values !== undefined,
     steps,

@@ -125,4 +125,15 @@ describe('overcloud rendering from roles_data', () => {
     expect(r.stack!.resources.has('ControllerSysctlStep1')).toBe(false);
     expect(r.stack!.resources.has('ControllerTimesyncStep1')).toBe(true);
   });
+  it('service parameters are declared at the top and passed down, so a changed parameter_default reaches a deployed overcloud; one name with two types is refused', async () => {
+    const { b } = await validate({});
+    const t = YAML.parse(b.templateText);
+    expect(t.parameters.NtpServers).toMatchObject({ type: 'comma_delimited_list', default: ['pool.ntp.org'] });
+    expect(t.resources.ComputeTimesync.properties).toEqual({ RoleName: 'Compute', NtpServers: { get_param: 'NtpServers' }, NtpMaxPoll: { get_param: 'NtpMaxPoll' } });
+    expect(t.resources.ControllerSysctl.properties.SysctlSettings).toEqual({ get_param: 'SysctlSettings' });
+    const dir = copyOfDeploy();
+    const svc = path.join(dir, 'services', 'sysctl.yaml');
+    writeFileSync(svc, readFileSync(svc, 'utf8').replace('  SysctlSettings:\n', '  NtpServers:\n    type: string\n    default: x\n  SysctlSettings:\n'));
+    expect(await refusal(overcloudBundle({ templatesDir: dir }))).toContain('parameter NtpServers: type "string", but another service or the overcloud declares it as "comma_delimited_list"');
+  });
 });
