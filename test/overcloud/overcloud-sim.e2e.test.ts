@@ -208,4 +208,29 @@ describe('ospctl overcloud on simulated machines', () => {
     expect(ran.filter((x) => /Step[2-5]$/.test(x))).toEqual([]);
     console.log(`overcloud failing update: ${Date.now() - t0} ms`);
   }, 150_000);
+  it('the configuration fixed, a re-run completes re-running only the service that failed (and the config settings holding the value); overcloud delete undeploys every node back to available', async () => {
+    const t0 = Date.now();
+    const since = new Date().toISOString();
+    const r = await deploy(base(2), env('ntp-fixed', { NtpServers: 'ntp1.lab' }));
+    expect(r.code, detail(r)).toBe(0);
+    expect((await stacks.get(STACK)).status).toBe('UPDATE_COMPLETE');
+    const ran = await ranSince(since);
+    for (const n of ['ctl-0', ...['cmp-0', 'cmp-1', 'cmp-2'].filter((x) => fleet.agents.has(x))]) {
+      // NtpServers is in the role's config_settings too (timesync::servers): those are applied again, then the script.
+      const role = n === 'ctl-0' ? 'Controller' : 'Compute';
+      expect(ran[n].map((x) => x.split('.')[1]), n).toEqual([`${role}ConfigSettingsDeployment`, `${role}TimesyncStep1`]);
+      expect(read(n, 'etc/osp/timesync.conf')).toContain('server ntp1.lab iburst maxpoll 10');
+    }
+    const f = await ospctl(['overcloud', 'failures', '--stack', STACK, '-f', 'json']);
+    expect(JSON.parse(f.stdout), detail(f)).toEqual([]);
+
+    const d = await ospctl(['overcloud', 'delete', '--stack', STACK, '--wait']);
+    expect(d.code, detail(d)).toBe(0);
+    await expect(stacks.get(STACK)).rejects.toThrow();
+    const states = Object.fromEntries((await sc.s.registry.list({})).nodes.map((n) => [n.name, n.provisionState]));
+    expect(Object.values(states).every((x) => x === 'available'), JSON.stringify(states)).toBe(true);
+    expect(await sc.s.db.all('SELECT node_uuid FROM server_claims')).toEqual([]);
+    expect(fleet.errors).toEqual([]);
+    console.log(`overcloud fix + delete: ${Date.now() - t0} ms`);
+  }, 150_000);
 });
