@@ -16,7 +16,10 @@ export const inProgress = (s: Stack) => statusName(s.status).endsWith('_IN_PROGR
  * place, otherwise a line per change. A stack that ends *_FAILED is an error
  * (exit 1); a deleted stack that is gone is the end of its deletion.
  */
-export async function waitForStack(c: Connection, stacks: StackServiceClient, name: string, opts: { gone?: boolean; intervalMs?: number } = {}): Promise<Stack | undefined> {
+export async function waitForStack(
+  c: Connection, stacks: StackServiceClient, name: string,
+  opts: { gone?: boolean; intervalMs?: number; progress?: (s: Stack) => Promise<string> } = {},
+): Promise<Stack | undefined> {
   const tty = process.stderr.isTTY === true;
   let lastLine = '';
   for (;;) {
@@ -31,7 +34,9 @@ export async function waitForStack(c: Connection, stacks: StackServiceClient, na
       }
       throw e;
     }
-    const line = `stack ${name}: ${statusName(s.status)}: ${s.resourcesComplete}/${s.resourcesTotal} resources complete${s.statusReason ? ` (${s.statusReason})` : ''}`;
+    // A caller's own progress (the overcloud's nodes and steps) is best effort: the status line goes on without it.
+    const extra = opts.progress ? await opts.progress(s).catch(() => '') : '';
+    const line = `stack ${name}: ${statusName(s.status)}: ${s.resourcesComplete}/${s.resourcesTotal} resources complete${extra ? `; ${extra}` : ''}${s.statusReason ? ` (${s.statusReason})` : ''}`;
     if (line !== lastLine) process.stderr.write(tty ? `\r\x1b[K${line}` : `${line}\n`);
     lastLine = line;
     if (!inProgress(s)) {

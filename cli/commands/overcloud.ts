@@ -7,6 +7,7 @@ import { ServerError, type Connection } from '../client.js';
 import { statusName, waitForStack } from '../stack-wait.js';
 import { MAX_ANSWER_BYTES, PLAN_COLUMNS, STACK_COLUMNS } from './stack.js';
 import { overcloudBundle, type OvercloudBundle } from '../overcloud/bundle.js';
+import { overcloudProgress } from '../overcloud/progress.js';
 import { removalsFor, stepOfResource, toServer, type OvercloudServer } from '../overcloud/nodes.js';
 
 const MINUTE_MS = 60_000;
@@ -87,7 +88,7 @@ async function send(c: Connection, stacks: StackServiceClient, o: SourceOpts, b:
     return;
   }
   const r = await c.call(stacks, op, { ...req, dryRun: false });
-  const end = o.wait ? await waitForStack(c, stacks, o.stack) : r.stack!;
+  const end = o.wait ? await waitForStack(c, stacks, o.stack, { progress: () => overcloudProgress(c, stacks, o.stack) }) : r.stack!;
   out(renderOne(end!, STACK_COLUMNS, o.format, o.column));
 }
 

@@ -105,6 +105,8 @@ describe('ospctl overcloud on simulated machines', () => {
     expect(r.code, detail(r)).toBe(0);
     expect((await stacks.get(STACK)).status).toBe('CREATE_COMPLETE');
     expect(await activeNodes()).toEqual(['cmp-0', 'cmp-1', 'ctl-0']);
+    // --wait tells the overcloud's progress on stderr: nodes, running steps, failures.
+    expect(r.stderr).toMatch(/CREATE_COMPLETE: \d+\/\d+ resources complete; nodes 3 ready; no step running; 0 failed deployments/);
     const events = await stacks.events(STACK, { limit: 10_000 });
     afterCreate = events.at(-1)!.id;
 
@@ -193,6 +195,7 @@ describe('ospctl overcloud on simulated machines', () => {
     const r = await deploy(base(2), env('no-ntp', { NtpServers: '' }));
     expect(r.code, detail(r)).toBe(1);
     expect((await stacks.get(STACK)).status).toBe('UPDATE_FAILED');
+    expect(r.stderr).toMatch(/UPDATE_FAILED: \d+\/\d+ resources complete; nodes 3 ready; no step running; [1-9]\d* failed deployments?/);
     const f = await ospctl(['overcloud', 'failures', '--stack', STACK, '-f', 'json']);
     expect(f.code, detail(f)).toBe(0);
     const rows = JSON.parse(f.stdout) as Record<string, unknown>[];
