@@ -8,11 +8,13 @@
  * events.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { StackEngine } from '../../server/orchestration/engine/engine.js';
 import { OSPCTL, REPO, runProgram, type RunResult } from '../harness/ospd.js';
+import { AGENT } from '../inspection-flow/machine.js';
 import { addNode, Fleet } from '../orchestration/server-fleet.js';
 import { deployScene, type DeployScene } from '../provision/deploy-setup.js';
 
@@ -135,6 +137,11 @@ describe('ospctl overcloud on simulated machines', () => {
       expect(read(node, 'etc/sysctl.d/90-osp.conf')).toContain('net.ipv4.ip_forward = 1');
     }
     expect(read('cmp-0', 'etc/osp/registry.conf')).toBe('controller = 192.0.2.10\n');
+    // The role's merged config_settings, as the node reads them.
+    const get = (node: string, key: string) => execFileSync(AGENT, ['--root', root(node), 'config', 'get', key, '--type', 'json'], { encoding: 'utf8' }).trim();
+    expect(JSON.parse(get('cmp-0', 'timesync::servers'))).toEqual(['pool.ntp.org']);
+    expect(JSON.parse(get('ctl-0', 'registry::dir'))).toBe('/var/lib/osp-registry');
+    expect(JSON.parse(get('cmp-1', 'compute_registration::conf'))).toBe('/etc/osp/registry.conf');
     expect(read('ctl-0', 'var/lib/osp-registry/endpoint')).toBe('osp-registry://192.0.2.10/var/lib/osp-registry\n');
     console.log(`overcloud create: ${Date.now() - t0} ms`);
   }, 150_000);
