@@ -7,6 +7,7 @@ import { ServerError, type Connection } from '../client.js';
 import { statusName, waitForStack } from '../stack-wait.js';
 import { MAX_ANSWER_BYTES, PLAN_COLUMNS, STACK_COLUMNS } from './stack.js';
 import { overcloudBundle, type OvercloudBundle } from '../overcloud/bundle.js';
+import { checkCapacity } from '../overcloud/capacity.js';
 import { overcloudProgress } from '../overcloud/progress.js';
 import { removalsFor, stepOfResource, toServer, type OvercloudServer } from '../overcloud/nodes.js';
 
@@ -80,6 +81,7 @@ async function servers(c: Connection, stacks: StackServiceClient, name: string):
 async function send(c: Connection, stacks: StackServiceClient, o: SourceOpts, b: OvercloudBundle, parameters: Record<string, string>, out: (s: string) => void): Promise<void> {
   const req = { stack: o.stack, files: b.files, template: b.template, environments: b.environments, parameters, timeoutMs: (o.timeout ?? 0) * MINUTE_MS };
   const current = await existing(c, stacks, o.stack);
+  await checkCapacity(c, stacks, o.stack, current !== undefined, b, parameters);
   const op = current ? stacks.updateStack : stacks.createStack;
   const plan = (await c.call(stacks, op, { ...req, dryRun: true })).plan!;
   if (o.dryRun) return out(renderOne(plan, PLAN_COLUMNS, o.format, o.column));

@@ -152,6 +152,16 @@ describe('ospctl overcloud on simulated machines', () => {
     expect(await stacks.events(STACK, { after: afterCreate, limit: 10_000 })).toEqual([]);
   }, 60_000);
 
+  it('a count larger than the matching available nodes is refused, at dry run too, naming the numbers; nothing changes', async () => {
+    for (const dry of [['--dry-run'], []]) {
+      const r = await ospctl(['overcloud', 'deploy', '--templates', TEMPLATES, '--stack', STACK, '-e', base(5), ...dry]);
+      expect(r.code, detail(r)).toBe(2);
+      expect(r.stderr).toContain(`overcloud ${STACK}: not enough nodes for ComputeCount 5: Compute: 3 more nodes with profile compute needed (2 deployed), 1 available; nothing was changed`);
+    }
+    expect(await stacks.events(STACK, { after: afterCreate, limit: 10_000 })).toEqual([]);
+    expect(await activeNodes()).toEqual(['cmp-0', 'cmp-1', 'ctl-0']);
+  }, 60_000);
+
   it('scales Compute 2 -> 3: only the new node is deployed; elsewhere only the hosts block (and the Controller\'s step-5 registry check) re-run', async () => {
     const t0 = Date.now();
     const since = new Date().toISOString();
