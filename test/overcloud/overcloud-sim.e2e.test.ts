@@ -4,8 +4,10 @@
  * build` first, as `npm test` does), the default deploy/ templates, and
  * fake-driver nodes whose ramdisks and deployed systems are the real
  * osp-agent (server-fleet.ts). What each node's agent applied is read from
- * files under the agent's --root; the order of the steps from the stack's
- * events.
+ * files under the agent's --root, what each agent ran from its acks, the
+ * order of the steps from the stack's events. The cases are one overcloud's
+ * life, in order (create, re-run, scale, node delete, a breaking change, the
+ * fix, delete): each starts from where the one before left it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -180,6 +182,11 @@ describe('ospctl overcloud on simulated machines', () => {
     for (const node of ['ctl-0', 'cmp-0', 'cmp-1', 'cmp-2']) expect(hostsBlock(node), node).toHaveLength(4);
     const out = await outputs();
     expect(Object.values(out.controller_registered_computes as Record<string, string>)).toEqual([`${STACK}-novacompute-0 ${STACK}-novacompute-1 ${STACK}-novacompute-2`]);
+    const st = await ospctl(['overcloud', 'status', '--stack', STACK, '-f', 'json']);
+    expect(st.code, detail(st)).toBe(0);
+    const status = JSON.parse(st.stdout) as { status: string; steps: string; nodes: string[] };
+    expect(status).toMatchObject({ status: 'UPDATE_COMPLETE', steps: '5/5' });
+    expect([...status.nodes].sort().map((n) => n.replace(/ \(node (ctl|cmp)-\d\)$/, ''))).toEqual([`Compute ${STACK}-novacompute-0`, `Compute ${STACK}-novacompute-1`, `Compute ${STACK}-novacompute-2`, `Controller ${STACK}-controller-0`]);
     console.log(`overcloud scale: ${Date.now() - t0} ms`);
   }, 150_000);
   it('node delete of a named Compute removes exactly that one: undeployed and cleaned back to available, the hosts block updated on the rest', async () => {
