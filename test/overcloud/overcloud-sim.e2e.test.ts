@@ -6,12 +6,13 @@
  * osp-agent (server-fleet.ts). What each node's agent applied is read from
  * files under the agent's --root, what each agent ran from its acks, the
  * order of the steps from the stack's events. The cases are one overcloud's
- * life, in order (create, re-run, scale, node delete, a breaking change, the
+ * life, in order (create, re-run, refused count, scale, node delete, a changed
+ * script, a breaking change, the
  * fix, delete): each starts from where the one before left it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { StackEngine } from '../../server/orchestration/engine/engine.js';
@@ -213,6 +214,23 @@ describe('ospctl overcloud on simulated machines', () => {
     expect(Object.values(out.controller_registered_computes as Record<string, string>)).toEqual([`${STACK}-novacompute-0 ${STACK}-novacompute-2`]);
     console.log(`overcloud node delete: ${Date.now() - t0} ms`);
   }, 150_000);
+  it('a changed service script (an operator\'s copy of deploy/) re-runs that service\'s step on every node, and nothing else', async () => {
+    const copy = path.join(dir, 'deploy-copy');
+    cpSync(TEMPLATES, copy, { recursive: true });
+    const script = path.join(copy, 'scripts', 'timesync.sh');
+    writeFileSync(script, readFileSync(script, 'utf8').replace('# written by the osp timesync service', '# written by the site timesync service'));
+    const since = new Date().toISOString();
+    const r = await ospctl(['overcloud', 'deploy', '--templates', copy, '--stack', STACK, '-e', base(2), '--wait']);
+    expect(r.code, detail(r)).toBe(0);
+    const ran = await ranSince(since);
+    const nodes = ['ctl-0', ...['cmp-0', 'cmp-1', 'cmp-2'].filter((x) => fleet.agents.has(x))];
+    expect(Object.keys(ran).sort()).toEqual([...nodes].sort());
+    for (const n of nodes) {
+      expect(ran[n].map((x) => x.split('.')[1]), n).toEqual([n === 'ctl-0' ? 'ControllerTimesyncStep1' : 'ComputeTimesyncStep1']);
+      expect(read(n, 'etc/osp/timesync.conf')).toContain('# written by the site timesync service');
+    }
+  }, 150_000);
+
   it('a configuration change that breaks a service script: the update fails at that step and overcloud failures shows each node with its step, service, exit code and stderr; later steps do not start', async () => {
     const t0 = Date.now();
     const since = new Date().toISOString();
