@@ -6,9 +6,9 @@
  * osp-agent (server-fleet.ts). What each node's agent applied is read from
  * files under the agent's --root, what each agent ran from its acks, the
  * order of the steps from the stack's events. The cases are one overcloud's
- * life, in order (create, re-run, refused count, scale, node delete, a changed
- * script, a breaking change, the
- * fix, delete): each starts from where the one before left it.
+ * life, in order (create, re-run, refused count, scale, node delete, a
+ * changed script, a breaking change, the fix, delete): each starts from where
+ * the one before left it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
