@@ -63,6 +63,44 @@ describe('stack engine: update and delete', () => {
     expect(thing.calls).toEqual([]);
   });
 
+  it('parameter_defaults reach nested stacks on update (as in Heat): a changed default updates only what uses it; an identical request touches nothing', async () => {
+    const thing = thingPlugin();
+    const engine = engineWith(t, [thing]);
+    const files = (ntp: string) => ({
+      'top.yaml': `
+        heat_template_version: wallaby
+        resources:
+          svc: {type: svc.yaml}
+          other: {type: other.yaml}
+      `,
+      'svc.yaml': `
+        heat_template_version: wallaby
+        parameters:
+          NtpServer: {type: string, default: none}
+        resources:
+          conf: {type: Test::Thing, properties: {input: {get_param: NtpServer}}}
+      `,
+      'other.yaml': `
+        heat_template_version: wallaby
+        resources:
+          fixed: {type: Test::Thing, properties: {input: fixed}}
+      `,
+      'env.yaml': `parameter_defaults:\n  NtpServer: ${ntp}\n`,
+    });
+    await engine.create(request('nest', files('a.example'), { environments: ['env.yaml'] }));
+    expect(await settle(engine, 'nest')).toBe('CREATE_COMPLETE');
+    expect(thing.calls.find((c) => c.op === 'create' && c.name === 'conf')?.props).toEqual({ input: 'a.example' });
+
+    thing.calls.length = 0;
+    await engine.update(request('nest', files('a.example'), { environments: ['env.yaml'] }));
+    expect(await settle(engine, 'nest')).toBe('UPDATE_COMPLETE');
+    expect(thing.calls).toEqual([]);
+
+    await engine.update(request('nest', files('b.example'), { environments: ['env.yaml'] }));
+    expect(await settle(engine, 'nest')).toBe('UPDATE_COMPLETE');
+    expect(thing.calls.filter((c) => c.op !== 'ready').map((c) => `${c.op} ${c.name} ${JSON.stringify(c.props)}`)).toEqual(['update conf {"input":"b.example"}']);
+  });
+
   it('a failed update can be retried; the failed resource is redone', async () => {
     const thing = thingPlugin();
     const engine = engineWith(t, [thing]);

@@ -141,6 +141,8 @@ export class StackEngine implements StackOperations, Service {
     if (req.dryRun) return planOf(this.state, existing, loaded);
     const at = new Date().toISOString();
     let row: StackRow | undefined;
+    const files = new Map(Object.entries(req.files));
+    const requestChanged = this.state.storedDigest(existing) !== this.state.requestDigest(this.stored(req), files);
     await this.state.commit(async (tx, emit) => {
       const cur = await stackStore.byPath(tx, req.name);
       if (!cur) throw this.notFound(req.name);
@@ -153,7 +155,7 @@ export class StackEngine implements StackOperations, Service {
       await emit({ rootId: cur.id, stack: cur.name, stackPath: cur.path, resource: cur.name, physicalId: cur.id, status: 'UPDATE_IN_PROGRESS', statusReason: 'Stack UPDATE started', at });
     });
     this.state.remember(row!, loaded);
-    this.launch(row!, 'UPDATE');
+    this.launch(row!, 'UPDATE', requestChanged);
     return summaryOf(this.state, row!);
   }
 
@@ -212,7 +214,8 @@ export class StackEngine implements StackOperations, Service {
   // ---- running ------------------------------------------------------------
 
   /** Runs the stack's current operation in the background until it completes, fails, times out or ospd stops. */
-  private launch(row: StackRow, action: StackAction): void {
+  /** `requestChanged`: see Operation; unknown after a restart, so assumed. */
+  private launch(row: StackRow, action: StackAction, requestChanged = true): void {
     const controller = new AbortController();
     // Every running resource and wait listens on the operation's signal.
     setMaxListeners(0, controller.signal);
@@ -225,7 +228,7 @@ export class StackEngine implements StackOperations, Service {
       timer = setTimeout(() => (Date.now() >= deadlineAt ? controller.abort(new OperationAborted('timeout', `timed out after ${row.timeout_mins} min`)) : arm()), Math.min(Math.max(0, leftMs), 2 ** 31 - 1));
     };
     arm();
-    const op: Operation = { rootId: row.id, rootName: row.name, action, actor: row.actor, signal: controller.signal, deadlineAt, concurrency: this.concurrency };
+    const op: Operation = { rootId: row.id, rootName: row.name, action, actor: row.actor, signal: controller.signal, deadlineAt, concurrency: this.concurrency, requestChanged };
     const done = (async () => {
       try {
         if (action === 'DELETE') {

@@ -28,6 +28,15 @@ export interface Operation {
   signal: AbortSignal;
   deadlineAt: number;
   concurrency: number;
+  /**
+   * The request differs from the one the stack was last run with (templates,
+   * environments, parameters). A nested stack's inputs are more than its
+   * resource's properties — `parameter_defaults` and the nested templates'
+   * own text reach it through the environment and the bundle — so, as in
+   * Heat, such a request updates every nested stack, and their own diffs
+   * decide what changes. An identical request leaves them untouched.
+   */
+  requestChanged: boolean;
 }
 
 export const isStop = (e: unknown): boolean => e instanceof OperationAborted && e.kind === 'stop';
@@ -153,7 +162,8 @@ export class StackRunner {
         const act = row.status.slice(0, row.status.indexOf('_IN_PROGRESS')) as StackAction;
         return this.finish(op, stack, name, plugin, ctx(), data, act, seal);
       }
-      if (sameJson(old, props) && row.status.endsWith('_COMPLETE')) {
+      const nestedInputsMayDiffer = op.requestChanged && plugin.nestedAttribute !== undefined;
+      if (sameJson(old, props) && row.status.endsWith('_COMPLETE') && !nestedInputsMayDiffer) {
         // Untouched; only a changed depends_on is recorded, for the order of a later delete.
         if (row.depends_on !== deps) await this.write(op, stack, name, { depends_on: deps }, false);
         return;
@@ -164,7 +174,7 @@ export class StackRunner {
         await this.replaceOld(op, stack, row, plugin);
         return this.create(op, stack, name, plugin, ctx(), props, propsText, deps, lr.type, seal, 'replacing: creating the new resource');
       }
-      await this.write(op, stack, name, { status: 'UPDATE_IN_PROGRESS', status_reason: changed.length ? `properties changed: ${changed.join(', ')}` : `redoing after ${row.status}`, depends_on: deps });
+      await this.write(op, stack, name, { status: 'UPDATE_IN_PROGRESS', status_reason: changed.length ? `properties changed: ${changed.join(', ')}` : row.status.endsWith('_COMPLETE') ? 'templates or environment changed: updating the nested stack' : `redoing after ${row.status}`, depends_on: deps });
       const c = ctx();
       const next = await race(plugin.update(c, data, props, old), c.signal);
       await this.write(op, stack, name, { data: seal(next), properties: propsText, physical_id: this.physicalId(plugin, next) }, false);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../../../common/logging.js';
 import type { Database, Queryable } from '../../store/db.js';
@@ -119,6 +120,22 @@ export class StackState {
 
   encodeFiles(files: Record<string, Buffer | string>): string {
     return this.sealer.sealJson(Object.entries(files).map(([p, c]) => (typeof c === 'string' ? [p, 's', c] : [p, 'b', c.toString('base64')])));
+  }
+
+  /**
+   * What a stack's request amounts to, as one digest: template path,
+   * environments, parameters and every file's content. Two requests with the
+   * same digest evaluate the same nested stacks.
+   */
+  requestDigest(req: StoredRequest, files: Map<string, Buffer | string>): string {
+    const h = createHash('sha256').update(JSON.stringify([req.template, req.environments, req.parameters, req.text ?? null]));
+    for (const p of [...files.keys()].sort()) h.update(`\0${p}\0`).update(files.get(p)!);
+    return h.digest('hex');
+  }
+
+  /** The digest of a stored stack's request (see requestDigest). */
+  storedDigest(row: StackRow): string {
+    return this.requestDigest(this.sealer.openJson<StoredRequest>(row.request), this.decodeFiles(row.files).files);
   }
 
   decodeFiles(sealed: string): Bundle {
