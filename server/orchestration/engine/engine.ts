@@ -213,8 +213,10 @@ export class StackEngine implements StackOperations, Service {
 
   // ---- running ------------------------------------------------------------
 
-  /** Runs the stack's current operation in the background until it completes, fails, times out or ospd stops. */
-  /** `requestChanged`: see Operation; unknown after a restart, so assumed. */
+  /**
+   * Runs the stack's current operation in the background until it completes, fails, times out or ospd stops.
+   * `requestChanged`: see Operation; unknown after a restart, so assumed.
+   */
   private launch(row: StackRow, action: StackAction, requestChanged = true): void {
     const controller = new AbortController();
     // Every running resource and wait listens on the operation's signal.

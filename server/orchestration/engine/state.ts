@@ -75,9 +75,6 @@ export function allAttributes(plugin: ResourcePlugin, data: ResourceData): Recor
 export const jsonClone = <T>(v: T): T => (v === undefined ? v : JSON.parse(JSON.stringify(v)) as T);
 export const sameJson = (a: unknown, b: unknown): boolean => isDeepStrictEqual(jsonClone(a), jsonClone(b));
 
-/** One status change to write: the row and, when the status or reason changes, its event. */
-export interface Emitted { events: StackEvent[] }
-
 /**
  * What every part of the engine shares: the store, the sealer, the plug-ins,
  * evaluated stacks (cached by request version) and event delivery.
