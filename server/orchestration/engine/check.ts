@@ -1,7 +1,7 @@
 import { isOspError } from '../../../common/errors.js';
 import { stackStore, type ResourceRow, type StackRow } from '../../store/stacks.js';
 import { ResourceFailure } from './contract.js';
-import { OperationAborted, race, type Operation, type StackRunner } from './operation.js';
+import { isTimeoutError, OperationAborted, race, type Operation, type StackRunner } from './operation.js';
 import { runGraph } from './scheduler.js';
 
 /** At most this many failed resources are named in a stack's status reason; the rest are counted. */
@@ -68,7 +68,7 @@ async function checkOne(runner: StackRunner, op: Operation, stack: StackRow, row
     return undefined;
   } catch (e) {
     if (e instanceof OperationAborted) throw e;
-    if (e instanceof Error && e.name === 'TimeoutError') reason = `check timed out after ${Math.round((state.maybePlugin(row.type)?.timeoutMs ?? 0) / 1000)} s`;
+    if (isTimeoutError(e)) reason = `check timed out after ${Math.round((state.maybePlugin(row.type)?.timeoutMs ?? 0) / 1000)} s`;
     else if (e instanceof ResourceFailure || isOspError(e)) reason = e.message;
     else {
       reason = (e as Error)?.message ?? String(e);

@@ -57,7 +57,8 @@ export function race<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 
 type Seal = (data: ResourceData) => string;
 
-const isTimeoutError = (e: unknown): boolean => e instanceof Error && e.name === 'TimeoutError';
+/** A plug-in's own timeout (AbortSignal.timeout) fired, as opposed to the operation's. */
+export const isTimeoutError = (e: unknown): boolean => e instanceof Error && e.name === 'TimeoutError';
 
 /**
  * Create, update and delete of one stack (top-level or nested), step by
@@ -215,13 +216,13 @@ export class StackRunner {
       await work();
     } catch (e) {
       if (isStop(e) || e instanceof StepFailed) throw e;
+      const row = await stackStore.resource(this.state.db, stack.id, name);
       let reason: string;
       let details: Record<string, unknown> = {};
       if (e instanceof OperationAborted) reason = e.message;
-      else if (isTimeoutError(e)) reason = `timed out after ${Math.round((this.state.maybePlugin((await stackStore.resource(this.state.db, stack.id, name))?.type ?? '')?.timeoutMs ?? 0) / 1000)} s`;
+      else if (isTimeoutError(e)) reason = `timed out after ${Math.round((this.state.maybePlugin(row?.type ?? '')?.timeoutMs ?? 0) / 1000)} s`;
       else if (e instanceof ResourceFailure) { reason = e.message; details = e.details; } else if (isOspError(e)) reason = e.message;
       else { reason = (e as Error)?.message ?? String(e); this.state.log.error({ err: e, stack: stack.path, resource: name }, 'resource operation failed unexpectedly'); }
-      const row = await stackStore.resource(this.state.db, stack.id, name);
       const failedAction = row && row.status.endsWith('_IN_PROGRESS') ? row.status.slice(0, row.status.indexOf('_IN_PROGRESS')) : action;
       const change: ResourceChange = { status: `${failedAction}_FAILED`, status_reason: reason };
       if (Object.keys(details).length) {
