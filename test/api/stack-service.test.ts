@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import YAML from 'yaml';
 import { run } from '../../cli/main.js';
 import { OspError } from '../../common/errors.js';
-import { createLogger } from '../../common/logging.js';
+import { silentLogger } from '../../common/logging.js';
 import { StackServiceClient, type StackEvent as WireEvent, type WatchStackEventsResponse } from '../../proto/gen/osp/v1/stack.js';
 import { bearer } from '../../server/api/call.js';
 import { GrpcApi } from '../../server/api/server.js';
@@ -145,7 +145,7 @@ class FakeEngine implements StackOperations {
 
 const TOKEN = `tok-${Math.random().toString(36).slice(2)}`;
 const dir = tempDir('stack-api');
-const log = createLogger({ name: 'stack-api-test', level: 'silent' } as never);
+const log = silentLogger();
 let engine: FakeEngine;
 const signals: Parameters<SignalStack>[] = [];
 let api: GrpcApi;

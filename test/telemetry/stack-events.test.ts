@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectAsync } from 'mqtt';
-import { createLogger } from '../../common/logging.js';
+import { silentLogger } from '../../common/logging.js';
 import type { StackEvent } from '../../server/orchestration/engine/contract.js';
 import { mayPublish, maySubscribe } from '../../server/telemetry/acl.js';
 import { InMemoryAuthenticator } from '../../server/telemetry/auth.js';
@@ -16,7 +16,7 @@ describe('stack events on MQTT', () => {
   const auth = new InMemoryAuthenticator().addAgent('node-a', agentToken).addReader('grafana', readerPassword);
   const broker = new TelemetryBroker({ authenticator: auth, plain: { host: '127.0.0.1', port: 0 } });
   const listeners = new Set<(e: StackEvent) => void>();
-  const events = new MqttStackEvents(broker, { onEvent: (fn) => (listeners.add(fn), () => void listeners.delete(fn)) }, createLogger({ name: 'stack-events-test', level: 'silent' } as never));
+  const events = new MqttStackEvents(broker, { onEvent: (fn) => (listeners.add(fn), () => void listeners.delete(fn)) }, silentLogger());
   const subs: SubProcess[] = [];
 
   beforeAll(async () => {
@@ -81,7 +81,7 @@ describe('stack events on MQTT', () => {
   it('does not publish for a stack name that cannot be a topic level', () => {
     let published = 0;
     const bus = { publish: async () => void published++ } as unknown as TelemetryBroker;
-    const sink = new MqttStackEvents(bus, { onEvent: () => () => undefined }, createLogger({ name: 't', level: 'silent' } as never));
+    const sink = new MqttStackEvents(bus, { onEvent: () => () => undefined }, silentLogger());
     sink.publish({ id: 1, stack: 'a+b', stackPath: 'a+b', resource: 'r', physicalId: '', status: 'CREATE_COMPLETE', statusReason: '', at: '' });
     sink.publish({ id: 2, stack: 'ok', stackPath: 'ok', resource: 'r', physicalId: '', status: 'CREATE_COMPLETE', statusReason: '', at: '' });
     expect(published).toBe(1);
