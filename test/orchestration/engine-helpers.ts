@@ -7,6 +7,7 @@ import { StackEngine } from '../../server/orchestration/engine/engine.js';
 import { SecretBox } from '../../server/security/secrets.js';
 import { Database } from '../../server/store/db.js';
 import { migrate } from '../../server/store/migrations.js';
+import { waitFor } from '../harness/wait.js';
 import { dedent } from './hot-helpers.js';
 
 export interface TestDb { db: Database; dir: string; secrets: SecretBox; close(): Promise<void> }
@@ -91,21 +92,14 @@ export const isPlan = (r: StackSummary | StackPlan): r is StackPlan => 'unchange
 
 /** Waits until the stack's status is no longer IN_PROGRESS (or gone); returns the final status. */
 export async function settle(engine: StackEngine, name: string, timeoutMs = 10_000): Promise<string> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const s = await engine.list({}).then((l) => l.stacks.find((x) => x.name === name));
+  return waitFor(`stack ${name} to settle`, async () => {
+    const s = (await engine.list({})).stacks.find((x) => x.name === name);
     if (!s) return 'GONE';
-    if (!s.status.endsWith('_IN_PROGRESS')) return s.status;
-    if (Date.now() > until) throw new Error(`stack ${name} still ${s.status} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+    return s.status.endsWith('_IN_PROGRESS') ? undefined : s.status;
+  }, { timeoutMs, intervalMs: 10 });
 }
 
 /** Waits until `cond` holds. */
 export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await waitFor('a test condition', cond, { timeoutMs, intervalMs: 5 });
 }
