@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ResourceFailure, type ResourcePlugin } from '../../server/orchestration/engine/contract.js';
 import { configStore } from '../../server/store/configs.js';
+import { until } from './engine-helpers.js';
 import { context, createReady, world, type World } from './software-helpers.js';
 
 let w: World | undefined;
@@ -258,7 +259,8 @@ describe('waiting on acks', () => {
       revision: 1, status: 'failed', configHash: 'x', receivedAt: new Date().toISOString(),
       result: { phases: [{ name: 'apply', status: 'succeeded', exitCode: 0 }, { name: 'configure.d', status: 'failed', exitCode: 2 }], deployments: [] },
     });
-    await new Promise((r) => setTimeout(r, 30));
+    // The first line is the "waiting for" one; the second is what the failed ack says.
+    await until(() => ctx.progressLines.length >= 2);
     expect(ctx.progressLines.at(-1)).toBe('n1: revision 1 failed before deployments ran (phase configure.d, exit 2); the agent retries');
     await w.agents[0].applyLatest();
     expect(p.attribute(await waiting, 'deploy_stdout')).toBe('fine\n');
