@@ -117,10 +117,10 @@ export const configStore = {
       `SELECT node_uuid, max(revision) AS r FROM config_acks ${where ? `${where} AND` : 'WHERE'} status = 'succeeded' GROUP BY node_uuid`, p)) {
       entry(r.node_uuid).appliedRevision = r.r;
     }
-    const acks = await q.all<{ node_uuid: string; revision: number; status: string; config_hash: string; result: string; received_at: string }>(
+    const acks = await q.all<RawAck & { node_uuid: string }>(
       `SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY node_uuid ORDER BY received_at DESC, revision DESC) AS n FROM config_acks ${where}) WHERE n = 1`, p);
     for (const r of acks) {
-      entry(r.node_uuid).lastAck = { revision: r.revision, status: r.status, configHash: r.config_hash, result: JSON.parse(r.result), receivedAt: r.received_at };
+      entry(r.node_uuid).lastAck = toAck(r);
     }
     return out;
   },
