@@ -7,6 +7,7 @@ import type { NodeRecord } from '../../nodes/model.js';
 import type { DeployOptions } from '../../provision/deploy-flow.js';
 import { BOOT_EVENT } from '../../provision/boot-watch.js';
 import { ResourceFailure, type ResourceContext, type ResourcePlugin } from '../engine/contract.js';
+import { sameJson } from '../engine/state.js';
 import { NodeClaims, type ClaimOwner } from './node-claims.js';
 import { NodeWaits, type NodeWaitSources } from './node-waits.js';
 import { describeMatch, parseServerProps, SERVER_ALIASES, SERVER_TYPE, type ServerProps } from './server-properties.js';
@@ -167,7 +168,7 @@ class Servers {
   /** Records what is not applied to a deployed disk, and says so. */
   async update(ctx: ResourceContext, data: ServerData, p: Record<string, unknown>, previous: Record<string, unknown>): Promise<ServerData> {
     const props = parse(p);
-    const changed = Object.keys({ ...p, ...previous }).filter((k) => JSON.stringify(p[k]) !== JSON.stringify(previous[k])).sort();
+    const changed = Object.keys({ ...p, ...previous }).filter((k) => !sameJson(p[k], previous[k])).sort();
     const notApplied = changed.filter((k) => ['image', 'name', 'user_data', 'ssh_keys', 'metadata'].includes(k));
     if (notApplied.length) {
       ctx.progress(`node ${data.nodeName}: ${notApplied.join(', ')} recorded, not applied to the deployed disk (a rebuild on image change is not requested)`);
