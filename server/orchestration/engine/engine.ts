@@ -344,7 +344,7 @@ export class StackEngine implements StackOperations, Service {
       ref = String(data.ref);
       const at = new Date().toISOString();
       await stackStore.updateResource(tx, row.id, handle, { data: JSON.stringify({ ...data, signals }) }, at);
-      await emit({ rootId: row.root_id, stack: row.root_id === row.id ? row.name : row.path.split('/')[0], stackPath: row.path, resource: handle, physicalId: r.physical_id, status: r.status as never, statusReason: `Signal: status:${status} reason:${s.reason ?? ''}`, at });
+      await emit({ rootId: row.root_id, stack: row.path.split('/')[0], stackPath: row.path, resource: handle, physicalId: r.physical_id, status: r.status as never, statusReason: `Signal: status:${status} reason:${s.reason ?? ''}`, at });
     });
     for (const w of this.waiters.get(ref) ?? []) w();
   }
