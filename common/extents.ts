@@ -82,6 +82,31 @@ export function validateExtents(extents: readonly Extent[], virtualSizeBytes: nu
   if (next !== virtualSizeBytes) throw invalid(field, `ends at ${next}`, `coverage up to virtualSizeBytes ${virtualSizeBytes}`);
 }
 
+/**
+ * The extents a byte window overlaps, clipped to it, for windows that move
+ * forward through the image (chunks of a file read in order, buffers
+ * written in order): a cursor, so the whole pass is linear.
+ */
+export class ExtentCursor {
+  private i = 0;
+
+  constructor(private readonly extents: readonly Extent[]) {}
+
+  /** The pieces of [position, position + length): offsets relative to `position`. */
+  within(position: number, length: number): { offset: number; length: number; data: boolean }[] {
+    const out: { offset: number; length: number; data: boolean }[] = [];
+    const end = position + length;
+    const ex = this.extents;
+    while (this.i < ex.length && ex[this.i].start + ex[this.i].length <= position) this.i++;
+    for (let j = this.i; j < ex.length && ex[j].start < end; j++) {
+      const from = Math.max(ex[j].start, position);
+      const to = Math.min(ex[j].start + ex[j].length, end);
+      out.push({ offset: from - position, length: to - from, data: ex[j].data });
+    }
+    return out;
+  }
+}
+
 /** Bytes the data extents hold: what a sparse-aware download transfers. */
 export function dataBytes(extents: readonly Extent[]): number {
   return extents.reduce((s, e) => s + (e.data ? e.length : 0), 0);

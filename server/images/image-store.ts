@@ -13,6 +13,7 @@ import { mkdir, readdir, rename, rm, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { OspError } from '../../common/errors.js';
+import { ExtentCursor } from '../../common/extents.js';
 import type { Logger } from '../../common/logging.js';
 import type { Database } from '../store/db.js';
 import { imageStore, type ImageRow } from '../store/images.js';
@@ -91,21 +92,13 @@ export function formatBytes(n: number): string {
 export async function rawDigests(file: string, extents: readonly Extent[]): Promise<{ rawSha256: string; dataSha256: string }> {
   const raw = createHash('sha256');
   const data = createHash('sha256');
+  const cursor = new ExtentCursor(extents);
   let pos = 0;
-  let i = 0;
   for await (const c of createReadStream(file, { highWaterMark: 1 << 20 })) {
     const chunk = c as Buffer;
     raw.update(chunk);
-    const end = pos + chunk.length;
-    while (i < extents.length && extents[i].start < end) {
-      const e = extents[i];
-      const from = Math.max(e.start, pos);
-      const to = Math.min(e.start + e.length, end);
-      if (e.data && to > from) data.update(chunk.subarray(from - pos, to - pos));
-      if (e.start + e.length > end) break;
-      i++;
-    }
-    pos = end;
+    for (const p of cursor.within(pos, chunk.length)) if (p.data) data.update(chunk.subarray(p.offset, p.offset + p.length));
+    pos += chunk.length;
   }
   return { rawSha256: raw.digest('hex'), dataSha256: data.digest('hex') };
 }
@@ -133,12 +126,10 @@ export class ImageStore {
       }
     }
     // Images stored before the data digest existed get it once, from their raw file.
-    for (const name of await imageStore.withoutDataDigest(this.db)) {
-      const r = await imageStore.get(this.db, name);
-      if (!r) continue;
-      const { dataSha256 } = await rawDigests(this.rawPath(name), JSON.parse(r.extents) as Extent[]);
-      await imageStore.setDataDigest(this.db, name, dataSha256);
-      this.o.log.info({ image: name }, 'data digest computed for an image stored before it existed');
+    for (const r of await imageStore.withoutDataDigest(this.db)) {
+      const { dataSha256 } = await rawDigests(this.rawPath(r.name), JSON.parse(r.extents) as Extent[]);
+      await imageStore.setDataDigest(this.db, r.name, dataSha256);
+      this.o.log.info({ image: r.name }, 'data digest computed for an image stored before it existed');
     }
   }
 

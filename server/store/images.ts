@@ -44,8 +44,8 @@ export const imageStore = {
     [r.name, r.format, r.size_bytes, r.sha256, r.sha512, r.virtual_size_bytes, r.allocated_bytes, r.raw_sha256, r.data_sha256, r.extents, r.manifest, r.created_at]);
   },
 
-  async withoutDataDigest(q: Queryable): Promise<string[]> {
-    return (await q.all<{ name: string }>("SELECT name FROM images WHERE data_sha256 = '' ORDER BY name")).map((r) => r.name);
+  async withoutDataDigest(q: Queryable): Promise<Pick<ImageRow, 'name' | 'extents'>[]> {
+    return q.all("SELECT name, extents FROM images WHERE data_sha256 = '' ORDER BY name");
   },
 
   async setDataDigest(q: Queryable, name: string, dataSha256: string): Promise<void> {
