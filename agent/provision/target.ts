@@ -20,7 +20,9 @@ export interface Target {
   fh: FileHandle;
   /**
    * The same block device opened O_DIRECT, for writes aligned to
-   * `directAlignBytes`; null for files, or once the kernel refused one.
+   * `directAlignBytes`; null for files. Used while `directFallbackReason`
+   * is unset; closed with the target, never mid-write (other writes may be
+   * on it when one is refused).
    * Writing through the page cache of a disk costs twice: a copy into the
    * cache and then its writeback, which on the benchmark's loop device made
    * the buffered writer three times slower than the network; in a ramdisk
@@ -57,6 +59,11 @@ export async function blockDeviceSizeBytes(device: string): Promise<number> {
     throw new OspError('DEPLOY_TARGET_INVALID', `device: ${device}: size unknown (no /sys/class/block/${name}/size, blockdev: ${out.spawnError ?? out.stderrTail.trim()})`, { field: 'device', value: device, expected: 'a block device whose size can be read' });
   }
   return n;
+}
+
+/** Whether aligned writes still go through the O_DIRECT handle. */
+export function directUsable(t: Target): boolean {
+  return t.direct !== null && t.directFallbackReason === undefined;
 }
 
 /** Closes both handles. */

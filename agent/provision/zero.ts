@@ -13,7 +13,7 @@
  */
 import { runProcess } from '../process/run-process.js';
 import type { FileHandle } from 'node:fs/promises';
-import type { Target } from './target.js';
+import { directUsable, type Target } from './target.js';
 
 export type ZeroMethod = 'blkdiscard' | 'punch-hole' | 'write';
 
@@ -50,15 +50,12 @@ const KERNEL_LOOP = {
  * ends direct writes for the rest of the target's life.
  */
 export async function writeAll(t: Target, buf: Buffer, length: number, position: number): Promise<void> {
-  const direct = t.direct;
-  if (direct && position % t.directAlignBytes === 0 && length % t.directAlignBytes === 0) {
+  if (t.direct && directUsable(t) && position % t.directAlignBytes === 0 && length % t.directAlignBytes === 0) {
     try {
-      return await writeLoop(t, direct, buf, length, position);
+      return await writeLoop(t, t.direct, buf, length, position);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
-      t.directFallbackReason = `O_DIRECT write of ${length} bytes at ${position} to ${t.device}: ${(e as Error).message}`;
-      t.direct = null;
-      await direct.close().catch(() => undefined);
+      t.directFallbackReason ??= `O_DIRECT write of ${length} bytes at ${position} to ${t.device}: ${(e as Error).message}`;
     }
   }
   return writeLoop(t, t.fh, buf, length, position);
