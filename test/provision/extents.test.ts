@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { dataBytes, extentsFromQemuMap, validateExtents } from '../../common/extents.js';
+import { dataBytes, ExtentCursor, extentsFromQemuMap, validateExtents } from '../../common/extents.js';
 import { MIB, run, sparseRaw } from './images.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'osp-extents-'));
@@ -57,5 +57,14 @@ describe('extentsFromQemuMap', () => {
     expect(() => validateExtents([{ start: 0, length: 0, data: true }], 0)).toThrow(/^extents\[0\]\.length: 0/);
     expect(() => validateExtents([{ start: 0, length: 4, data: 'yes' as unknown as boolean }], 4)).toThrow(/^extents\[0\]\.data: "yes": expected true or false/);
     expect(() => validateExtents([], 0)).not.toThrow();
+  });
+});
+
+describe('ExtentCursor', () => {
+  it('clips the extents a forward-moving window overlaps, windows straddling extent edges included', () => {
+    const c = new ExtentCursor([{ start: 0, length: 10, data: true }, { start: 10, length: 5, data: false }, { start: 15, length: 20, data: true }]);
+    expect(c.within(0, 8)).toEqual([{ offset: 0, length: 8, data: true }]);
+    expect(c.within(8, 10)).toEqual([{ offset: 0, length: 2, data: true }, { offset: 2, length: 5, data: false }, { offset: 7, length: 3, data: true }]);
+    expect(c.within(18, 17)).toEqual([{ offset: 0, length: 17, data: true }]);
   });
 });
