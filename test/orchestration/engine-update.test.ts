@@ -45,6 +45,7 @@ describe('stack engine: update and delete', () => {
     expect(ops).toContain('update inplace');
     expect(ops).toContain('update reader');
     expect(thing.calls.find((c) => c.op === 'update' && c.name === 'reader')?.props).toEqual({ input: 'two' });
+    expect(ops).toEqual(expect.arrayContaining(['delete replaced', 'create replaced', 'delete removed_top', 'delete removed_base', 'create added']));
     expect(ops.indexOf('delete replaced')).toBeLessThan(ops.indexOf('create replaced'));
     expect(ops).toContain('create added');
     // Removed ones go last, the dependent before what it depends on.
@@ -129,6 +130,7 @@ describe('stack engine: update and delete', () => {
     const left = Object.fromEntries((await engine.resources('d', 0)).map((r) => [r.name, r.status]));
     expect(left).toEqual({ base: 'CREATE_COMPLETE', undeletable: 'DELETE_FAILED' });
     const order = thing.calls.filter((c) => c.op === 'delete').map((c) => c.name);
+    expect(order).toEqual(expect.arrayContaining(['top', 'mid']));
     expect(order.indexOf('top')).toBeLessThan(order.indexOf('mid'));
     expect(order).not.toContain('base');
 
