@@ -31,7 +31,8 @@ export function toJsonText(v: unknown): string {
   return v === undefined ? '' : (JSON.stringify(unsealed(v)) ?? '');
 }
 
-function jsonMap(values: Record<string, unknown>): Record<string, string> {
+/** Each value as JSON text (the API's `*_json` maps). */
+export function toJsonMap(values: Record<string, unknown>): Record<string, string> {
   return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, toJsonText(v)]));
 }
 
@@ -45,7 +46,7 @@ export function toProtoStack(s: StackSummary | StackDetail): Stack {
     id: s.id, name: s.name, status: toProtoStatus(s.status), statusReason: s.statusReason,
     resourcesTotal: s.resourcesTotal, resourcesComplete: s.resourcesComplete, timeoutMs: s.timeoutMins * MINUTE_MS,
     createdAt: s.createdAt, updatedAt: s.updatedAt,
-    description: detail?.description ?? '', parametersJson: detail ? jsonMap(detail.parameters) : {},
+    description: detail?.description ?? '', parametersJson: detail ? toJsonMap(detail.parameters) : {},
     outputs: detail ? detail.outputs.map(toProtoOutput) : [],
   };
 }
@@ -59,7 +60,7 @@ export function toProtoResource(r: ResourceView | ResourceDetail): StackResource
   return {
     name: r.name, type: r.type, stackPath: r.stackPath, physicalId: r.physicalId, status: toProtoStatus(r.status),
     statusReason: r.statusReason, updatedAt: r.updatedAt, requiredBy: r.requiredBy,
-    propertiesJson: detail ? jsonMap(detail.properties) : {}, attributesJson: detail ? jsonMap(detail.attributes) : {},
+    propertiesJson: detail ? toJsonMap(detail.properties) : {}, attributesJson: detail ? toJsonMap(detail.attributes) : {},
   };
 }
 

@@ -7,7 +7,7 @@ import {
 import { DEFAULT_BUNDLE_LIMITS } from '../orchestration/hot/bundle.js';
 import type { StackEvent, StackOperations, StackPlan, StackRequest, StackSummary } from '../orchestration/engine/contract.js';
 import { serverStream, unary, type Authenticator, type CallContext } from './call.js';
-import { toJsonText, toProtoFailure, toProtoPlan, toProtoResource, toProtoStack, toProtoStackEvent } from './stack-mappers.js';
+import { toJsonMap, toProtoFailure, toProtoPlan, toProtoResource, toProtoStack, toProtoStackEvent } from './stack-mappers.js';
 import type { GrpcService } from './server.js';
 
 /** The WaitConditionHandle signal; not part of the engine's contract, so ospd passes it on its own. */
@@ -140,7 +140,7 @@ export function stackService(ops: StackOperations, signal: SignalStack, auth: Au
     validateStack: unary(log, 'ValidateStack', auth, async (req, ctx) => {
       const r = await ops.validate(stackRequest(req, ctx));
       return {
-        parametersJson: Object.fromEntries(Object.entries(r.parameters).map(([k, v]) => [k, toJsonText(v)])),
+        parametersJson: toJsonMap(r.parameters),
         resources: r.resources, notes: r.notes,
       };
     }),
@@ -189,8 +189,9 @@ export function stackService(ops: StackOperations, signal: SignalStack, auth: Au
     signalStack: unary(log, 'SignalStack', auth, async (req, ctx) => {
       const stack = required('stack', req.stack);
       const resource = required('resource', req.resource);
-      await signal(stack, resource, { status: signalStatus(req.status), reason: req.reason, data: req.data, id: req.id });
-      ctx.log.info({ stack, resource, status: signalStatus(req.status) }, 'stack signalled');
+      const outcome = signalStatus(req.status);
+      await signal(stack, resource, { status: outcome, reason: req.reason, data: req.data, id: req.id });
+      ctx.log.info({ stack, resource, status: outcome }, 'stack signalled');
       return { stack, resource };
     }),
   };
