@@ -21,16 +21,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchArgs } from './bench-args.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = path.resolve(here, '..', '..', 'dist');
 const GIB = 1024 ** 3;
 const MIB = 1024 ** 2;
 
-function flag(name, dflt) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : dflt;
-}
+const { arg: flag, intArg } = benchArgs('deploy-bench');
 const run = (cmd, args) => execFileSync(cmd, args, { encoding: 'utf8', timeout: 600_000, maxBuffer: 64 * MIB });
 const timed = (fn) => { const t0 = process.hrtime.bigint(); const r = fn(); return { r, seconds: Number(process.hrtime.bigint() - t0) / 1e9 }; };
 async function timedAsync(fn) { const t0 = process.hrtime.bigint(); const r = await fn(); return { r, seconds: Number(process.hrtime.bigint() - t0) / 1e9 }; }
@@ -135,8 +133,8 @@ function freshLoop(dir, bytes) {
 async function main() {
   const virtualGib = Number(flag('virtual-gib', '4'));
   const dataGib = Number(flag('data-gib', '1'));
-  const reps = Number(flag('reps', '2'));
-  const concurrent = Number(flag('concurrent', '8'));
+  const reps = intArg('reps', '2', 1, 100);
+  const concurrent = intArg('concurrent', '8', 1, 64);
   const concVirtualGib = Number(flag('concurrent-virtual-gib', '1'));
   const dir = mkdtempSync(path.join(flag('dir', '/tmp'), 'osp-deploy-bench-'));
   const token = createHash('sha256').update(String(Math.random())).digest('hex');
