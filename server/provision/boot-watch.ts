@@ -37,7 +37,7 @@ export interface BootWatchDeps {
  */
 export class DeployBootWatch implements Service {
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  private readonly endObservers = new Set<(uuid: string, how: 'connected' | 'timeout') => void>();
+  private readonly endObservers = new Set<(uuid: string) => void>();
   private unsubscribe?: () => void;
 
   constructor(private readonly d: BootWatchDeps) {}
@@ -83,15 +83,15 @@ export class DeployBootWatch implements Service {
   }
 
   /** Told when a watch ends, after its event row is written (OS::Osp::Server waits on it instead of reading the store in a loop). */
-  onEnded(fn: (uuid: string, how: 'connected' | 'timeout') => void): () => void {
+  onEnded(fn: (uuid: string) => void): () => void {
     this.endObservers.add(fn);
     return () => this.endObservers.delete(fn);
   }
 
-  private told(uuid: string, how: 'connected' | 'timeout'): void {
+  private told(uuid: string): void {
     for (const fn of this.endObservers) {
       try {
-        fn(uuid, how);
+        fn(uuid);
       } catch (e) {
         this.d.log.warn({ uuid, err: (e as Error).message }, 'boot watch: an observer failed');
       }
@@ -133,7 +133,7 @@ export class DeployBootWatch implements Service {
       await nodeStore.appendEvent(this.d.db, { nodeUuid: uuid, type: BOOT_EVENT.connected, actor: 'agent', message, data: { afterS } });
       this.d.events?.publish(n, { type: 'progress', state: n.provisionState, percent: 100, message });
       this.d.log.info({ node: n.name, afterS }, 'deployed system connected');
-      this.told(uuid, how);
+      this.told(uuid);
       return;
     }
     const message = `the deployed system's agent did not connect within ${Math.round(this.d.timeoutMs / 1000)} s after the reboot `
@@ -141,6 +141,6 @@ export class DeployBootWatch implements Service {
     await nodeStore.appendEvent(this.d.db, { nodeUuid: uuid, type: BOOT_EVENT.timeout, actor: 'server', message, data: { timeoutMs: this.d.timeoutMs } });
     this.d.events?.publish(n, { type: 'warning', state: n.provisionState, message });
     this.d.log.warn({ node: n.name, timeoutMs: this.d.timeoutMs }, 'deployed system did not connect');
-    this.told(uuid, how);
+    this.told(uuid);
   }
 }
