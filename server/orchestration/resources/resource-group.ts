@@ -90,7 +90,7 @@ export const resourceGroupResource: ResourcePlugin<GroupData> = {
     if (!Number.isInteger(n) || n < 0) problems.push(`property 'count': ${JSON.stringify(p.count)}: expected an integer ≥ 0`);
     const def = p.resource_def;
     if (!isObj(def) || typeof def.type !== 'string') problems.push(`property 'resource_def': ${JSON.stringify(def)}: expected a mapping with a 'type'`);
-    else if (def.properties !== undefined && !isObj(def.properties)) problems.push(`property 'resource_def.properties': expected a mapping`);
+    else if (def.properties !== undefined && !isObj(def.properties)) problems.push(`property 'resource_def.properties': ${JSON.stringify(def.properties)}: expected a mapping`);
     if (p.index_var !== undefined && (typeof p.index_var !== 'string' || p.index_var === '')) problems.push(`property 'index_var': ${JSON.stringify(p.index_var)}: expected a non-empty string`);
     const rp = p.removal_policies;
     if (rp !== undefined && (!Array.isArray(rp) || rp.some((x) => !isObj(x) || (x.resource_list !== undefined && !Array.isArray(x.resource_list))))) {
