@@ -1,11 +1,12 @@
 import { Command } from 'commander';
-import { StackServiceClient, type Stack, type StackPlan } from '../../proto/gen/osp/v1/stack.js';
+import type { StackServiceClient, Stack, StackPlan } from '../../proto/gen/osp/v1/stack.js';
 import { isOspError } from '../../common/errors.js';
 import { renderList, renderOne, UsageError, type Column } from '../output.js';
 import { positiveInt, repeatable, withOutput, type Ctx, type OutputOpts } from '../command-kit.js';
 import { ServerError, type Connection } from '../client.js';
 import { statusName, waitForStack } from '../stack-wait.js';
-import { MAX_ANSWER_BYTES, PLAN_COLUMNS, STACK_COLUMNS } from './stack.js';
+import { PLAN_COLUMNS, STACK_COLUMNS } from './stack.js';
+import { allStackResources, connectStacks } from '../stack-client.js';
 import { overcloudBundle, type OvercloudBundle } from '../overcloud/bundle.js';
 import { checkCapacity } from '../overcloud/capacity.js';
 import { overcloudProgress } from '../overcloud/progress.js';
@@ -57,9 +58,8 @@ const changes = (p: StackPlan) => p.create.length + p.update.length + p.replace.
 
 /** The step barriers complete: how far the deployment got. */
 async function stepsDone(c: Connection, stacks: StackServiceClient, name: string): Promise<number> {
-  const r = await c.call(stacks, stacks.listStackResources, { stack: name, nestedDepth: 0, limit: 1000, marker: '' });
   let done = 0;
-  for (const x of r.resources) {
+  for (const x of await allStackResources(c, stacks, name, 0)) {
     const m = /^OvercloudStep(\d)$/.exec(x.name);
     if (m && statusName(x.status).endsWith('_COMPLETE')) done = Math.max(done, Number(m[1]));
   }
@@ -67,9 +67,8 @@ async function stepsDone(c: Connection, stacks: StackServiceClient, name: string
 }
 
 async function servers(c: Connection, stacks: StackServiceClient, name: string): Promise<OvercloudServer[]> {
-  const r = await c.call(stacks, stacks.listStackResources, { stack: name, nestedDepth: 1, limit: 1000, marker: '' });
   const out: OvercloudServer[] = [];
-  for (const x of r.resources) {
+  for (const x of await allStackResources(c, stacks, name, 1)) {
     if (!toServer(x)) continue;
     // Attributes (host name, node name) are only in GetStackResource.
     const full = (await c.call(stacks, stacks.getStackResource, { stack: x.stackPath, resource: x.name })).resource!;
@@ -107,10 +106,7 @@ const FAILURE_COLUMNS: Column<{ node: string; role: string; step: string; servic
 /** `ospctl overcloud …`: the default overcloud (deploy/) as one stack. */
 export function overcloudCommand(ctx: Ctx): Command {
   const oc = new Command('overcloud').description('deploy, scale, inspect and delete the overcloud (roles, composable services, steps)');
-  const connect = async () => {
-    const c = await ctx.connect();
-    return { c, stacks: new StackServiceClient(c.cfg.server, c.credentials(), { 'grpc.max_receive_message_length': MAX_ANSWER_BYTES }) };
-  };
+  const connect = () => connectStacks(ctx);
 
   withSources(oc.command('deploy').description('create or update the overcloud stack from the templates, roles and environments'))
     .option('--dry-run', 'show what would be created, updated, replaced and deleted; change nothing')

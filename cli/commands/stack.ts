@@ -1,16 +1,14 @@
 import { Command, Option } from 'commander';
-import type { ServiceError } from '@grpc/grpc-js';
+import { status as grpcStatus, type ServiceError } from '@grpc/grpc-js';
 import {
-  SignalStatus, StackServiceClient, type DeploymentFailure, type Stack, type StackEvent, type StackOutput, type StackPlan, type StackResource,
+  SignalStatus, type StackServiceClient, type DeploymentFailure, type Stack, type StackEvent, type StackOutput, type StackPlan, type StackResource,
 } from '../../proto/gen/osp/v1/stack.js';
 import { renderList, renderOne, UsageError, type Column, type Format } from '../output.js';
 import { keyValues, positiveInt, repeatable, withOutput, type Ctx, type OutputOpts } from '../command-kit.js';
 import type { Connection } from '../client.js';
 import { collectStackBundle } from '../stack-bundle.js';
 import { statusName, waitForStack } from '../stack-wait.js';
-
-// Outputs with every node's deploy_stdout can outgrow grpc-js's 4 MiB default.
-export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+import { allPages, allStackResources, connectStacks } from '../stack-client.js';
 const MINUTE_MS = 60_000;
 
 const json = (text: string): unknown => (text === '' ? null : JSON.parse(text));
@@ -127,7 +125,7 @@ async function follow(c: Connection, stacks: StackServiceClient, name: string, f
     });
     stream.on('error', (err: ServiceError) => {
       process.removeListener('SIGINT', stop);
-      return err.code === 1 ? resolve() : reject(c.explain(err));
+      return err.code === grpcStatus.CANCELLED ? resolve() : reject(c.explain(err));
     });
     stream.on('end', () => {
       process.removeListener('SIGINT', stop);
@@ -136,26 +134,10 @@ async function follow(c: Connection, stacks: StackServiceClient, name: string, f
   });
 }
 
-/** Every page of a list, bounded at 1000 pages. */
-async function allPages<T>(fetch: (marker: string) => Promise<{ items: T[]; nextMarker: string }>): Promise<T[]> {
-  const all: T[] = [];
-  let marker = '';
-  for (let page = 0; page < 1000; page++) {
-    const r = await fetch(marker);
-    all.push(...r.items);
-    if (!r.nextMarker) break;
-    marker = r.nextMarker;
-  }
-  return all;
-}
-
 /** `ospctl stack …`: Heat (HOT) stacks run by ospd. */
 export function stackCommand(ctx: Ctx): Command {
   const stack = new Command('stack').description('Heat (HOT) stacks: create, update, delete, inspect');
-  const connect = async () => {
-    const c = await ctx.connect();
-    return { c, stacks: new StackServiceClient(c.cfg.server, c.credentials(), { 'grpc.max_receive_message_length': MAX_ANSWER_BYTES }) };
-  };
+  const connect = () => connectStacks(ctx);
 
   for (const op of ['create', 'update'] as const) {
     withTemplateOptions(stack.command(op).description(op === 'create' ? 'create a stack from a template and environments' : 'update a stack to a new template, environments or parameters'), true)
@@ -205,8 +187,8 @@ export function stackCommand(ctx: Ctx): Command {
   withOutput(stack.command('list').description('stacks'))
     .action(async (o: OutputOpts) => {
       const { c, stacks } = await connect();
-      const all = await allPages(async (marker) => {
-        const r = await c.call(stacks, stacks.listStacks, { limit: 1000, marker });
+      const all = await allPages(async (limit, marker) => {
+        const r = await c.call(stacks, stacks.listStacks, { limit, marker });
         return { items: r.stacks, nextMarker: r.nextMarker };
       });
       ctx.out(renderList(all, STACK_COLUMNS, o.format, o.column));
@@ -228,11 +210,7 @@ export function stackCommand(ctx: Ctx): Command {
     }, 0)
     .action(async (name: string, o: OutputOpts & { nestedDepth: number }) => {
       const { c, stacks } = await connect();
-      const all = await allPages(async (marker) => {
-        const r = await c.call(stacks, stacks.listStackResources, { stack: name, nestedDepth: o.nestedDepth, limit: 1000, marker });
-        return { items: r.resources, nextMarker: r.nextMarker };
-      });
-      ctx.out(renderList(all, RESOURCE_COLUMNS, o.format, o.column));
+      ctx.out(renderList(await allStackResources(c, stacks, name, o.nestedDepth), RESOURCE_COLUMNS, o.format, o.column));
     });
   withOutput(resource.command('show').description('one resource: status, properties, attributes (secrets masked)'))
     .argument('<name>', 'stack name, or a nested stack path (top/Compute/0)')
@@ -249,8 +227,8 @@ export function stackCommand(ctx: Ctx): Command {
     .action(async (name: string, o: OutputOpts & { follow?: boolean }) => {
       const { c, stacks } = await connect();
       if (o.follow) return follow(c, stacks, name, o.format, ctx.out);
-      const all = await allPages(async (marker) => {
-        const r = await c.call(stacks, stacks.listStackEvents, { stack: name, limit: 1000, marker });
+      const all = await allPages(async (limit, marker) => {
+        const r = await c.call(stacks, stacks.listStackEvents, { stack: name, limit, marker });
         return { items: r.events, nextMarker: r.nextMarker };
       });
       ctx.out(renderList(all, EVENT_COLUMNS, o.format, o.column));

@@ -1,6 +1,7 @@
 import { NodeServiceClient } from '../../proto/gen/osp/v1/node.js';
 import type { StackServiceClient } from '../../proto/gen/osp/v1/stack.js';
 import type { Connection } from '../client.js';
+import { allStackResources } from '../stack-client.js';
 import { UsageError } from '../output.js';
 import type { OvercloudBundle } from './bundle.js';
 import { toServer } from './nodes.js';
@@ -34,8 +35,7 @@ async function availableWith(c: Connection, profile: string): Promise<number> {
 export async function checkCapacity(c: Connection, stacks: StackServiceClient, stack: string, exists: boolean, b: OvercloudBundle, parameters: Record<string, string>): Promise<void> {
   const members = new Map<string, number>();
   if (exists) {
-    const r = await c.call(stacks, stacks.listStackResources, { stack, nestedDepth: 1, limit: 10_000, marker: '' });
-    for (const x of r.resources) {
+    for (const x of await allStackResources(c, stacks, stack, 1)) {
       const s = toServer(x);
       if (s) members.set(s.role, (members.get(s.role) ?? 0) + 1);
     }

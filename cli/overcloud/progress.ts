@@ -1,5 +1,6 @@
 import type { StackServiceClient } from '../../proto/gen/osp/v1/stack.js';
 import type { Connection } from '../client.js';
+import { allStackResources } from '../stack-client.js';
 import { statusName } from '../stack-wait.js';
 import { toServer } from './nodes.js';
 
@@ -12,11 +13,10 @@ const STEP_DEPLOYMENT = /Step(\d)$/;
  * their COMPLETE from an earlier run and would read as done.
  */
 export async function overcloudProgress(c: Connection, stacks: StackServiceClient, name: string): Promise<string> {
-  const r = await c.call(stacks, stacks.listStackResources, { stack: name, nestedDepth: 1, limit: 10_000, marker: '' });
   let ready = 0;
   let deploying = 0;
   const running = new Set<number>();
-  for (const x of r.resources) {
+  for (const x of await allStackResources(c, stacks, name, 1)) {
     const status = statusName(x.status);
     if (toServer(x)) {
       if (status.endsWith('_IN_PROGRESS')) deploying++;
