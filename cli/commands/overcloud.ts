@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import type { StackServiceClient, Stack, StackPlan } from '../../proto/gen/osp/v1/stack.js';
+import type { StackServiceClient, Stack, StackPlan, StackResource } from '../../proto/gen/osp/v1/stack.js';
 import { isOspError } from '../../common/errors.js';
 import { renderList, renderOne, UsageError, type Column } from '../output.js';
 import { positiveInt, repeatable, withOutput, type Ctx, type OutputOpts } from '../command-kit.js';
@@ -57,18 +57,19 @@ async function existing(c: Connection, stacks: StackServiceClient, name: string)
 const changes = (p: StackPlan) => p.create.length + p.update.length + p.replace.length + p.delete.length;
 
 /** The step barriers complete: how far the deployment got. */
-async function stepsDone(c: Connection, stacks: StackServiceClient, name: string): Promise<number> {
+function stepsDone(resources: StackResource[], name: string): number {
   let done = 0;
-  for (const x of await allStackResources(c, stacks, name, 0)) {
-    const m = /^OvercloudStep(\d)$/.exec(x.name);
+  for (const x of resources) {
+    const m = x.stackPath === name ? /^OvercloudStep(\d)$/.exec(x.name) : null;
     if (m && statusName(x.status).endsWith('_COMPLETE')) done = Math.max(done, Number(m[1]));
   }
   return done;
 }
 
-async function servers(c: Connection, stacks: StackServiceClient, name: string): Promise<OvercloudServer[]> {
+/** The servers among the stack's resources (nested depth 1). */
+async function servers(c: Connection, stacks: StackServiceClient, resources: StackResource[]): Promise<OvercloudServer[]> {
   const out: OvercloudServer[] = [];
-  for (const x of await allStackResources(c, stacks, name, 1)) {
+  for (const x of resources) {
     if (!toServer(x)) continue;
     // Attributes (host name, node name) are only in GetStackResource.
     const full = (await c.call(stacks, stacks.getStackResource, { stack: x.stackPath, resource: x.name })).resource!;
@@ -124,7 +125,7 @@ export function overcloudCommand(ctx: Ctx): Command {
       const { c, stacks } = await connect();
       const current = await existing(c, stacks, o.stack);
       if (!current) throw new UsageError(`overcloud ${o.stack}: no such stack (ospctl stack list)`);
-      const all = await servers(c, stacks, o.stack);
+      const all = await servers(c, stacks, await allStackResources(c, stacks, o.stack, 1));
       const { byRole, unknown } = removalsFor(all, wanted);
       if (unknown.length) {
         throw new UsageError(`overcloud ${o.stack}: no server ${unknown.join(', ')}; servers: ${all.map((s) => `${s.hostname || s.member} (${s.role}, node ${s.nodeName || s.nodeUuid})`).join(', ') || 'none'}`);
@@ -145,8 +146,9 @@ export function overcloudCommand(ctx: Ctx): Command {
     .action(async (o: OutputOpts & { stack: string }) => {
       const { c, stacks } = await connect();
       const s = (await c.call(stacks, stacks.getStack, { stack: o.stack })).stack!;
-      const steps = await stepsDone(c, stacks, o.stack);
-      const nodes = await servers(c, stacks, o.stack);
+      const resources = await allStackResources(c, stacks, o.stack, 1);
+      const steps = stepsDone(resources, o.stack);
+      const nodes = await servers(c, stacks, resources);
       const summary = {
         stack: s.name, status: statusName(s.status), reason: s.statusReason, steps: `${steps}/5`,
         resources: `${s.resourcesComplete}/${s.resourcesTotal}`,
