@@ -174,3 +174,9 @@ export function isOspError(e: unknown): e is OspError {
 
 /** Metadata key carrying the stable error code on gRPC errors. */
 export const ERROR_CODE_METADATA_KEY = 'osp-error-code';
+
+/** A value as an error message quotes it: JSON, cut at `maxChars` so a large input does not flood the line. */
+export function shownValue(v: unknown, maxChars = 60): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > maxChars ? `${s.slice(0, maxChars)}…` : s;
+}

@@ -1,3 +1,5 @@
+import { shownValue } from '../../../common/errors.js';
+import { isObj } from '../hot/source.js';
 import { ResourceFailure } from '../engine/contract.js';
 import type { StructuredOptions } from './deployment-doc.js';
 
@@ -34,14 +36,14 @@ export function deploymentProblems(type: string, p: Record<string, unknown>): st
   const problems: string[] = [];
   const bad = (field: string, v: unknown, expected: string) => {
     // Validation before resources exist sees get_resource/get_attr values as a symbol (hot/stack.ts UNKNOWN): nothing to check yet.
-    if (typeof v !== 'symbol') problems.push(`property '${field}': ${show(v)}: expected ${expected}`);
+    if (typeof v !== 'symbol') problems.push(`property '${field}': ${shownValue(v)}: expected ${expected}`);
   };
   if (typeof p.config !== 'string' || p.config === '') bad('config', p.config, 'the id of a software config (get_resource of an OS::Heat::SoftwareConfig)');
   if (isGroup(type)) {
-    if (!isObject(p.servers)) bad('servers', p.servers, 'a mapping of server key to node');
+    if (!isObj(p.servers)) bad('servers', p.servers, 'a mapping of server key to node');
     else for (const [k, v] of Object.entries(p.servers)) if (typeof v !== 'string' || v === '') bad(`servers.${k}`, v, 'a node name or uuid');
   } else if (typeof p.server !== 'string' || p.server === '') bad('server', p.server, 'a node name or uuid');
-  if (p.input_values !== undefined && p.input_values !== null && !isObject(p.input_values)) bad('input_values', p.input_values, 'a mapping');
+  if (p.input_values !== undefined && p.input_values !== null && !isObj(p.input_values)) bad('input_values', p.input_values, 'a mapping');
   if (p.actions !== undefined && p.actions !== null) {
     if (!Array.isArray(p.actions)) bad('actions', p.actions, `a list of ${ACTIONS.join(', ')}`);
     else p.actions.forEach((a, n) => { if (!ACTIONS.includes(a as string)) bad(`actions[${n}]`, a, `one of ${ACTIONS.join(', ')}`); });
@@ -67,11 +69,4 @@ export function parseDeploymentProps(type: string, p: Record<string, unknown>): 
   };
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
-function show(v: unknown): string {
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 60 ? `${s.slice(0, 60)}…` : s;
-}

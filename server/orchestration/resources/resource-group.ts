@@ -1,3 +1,4 @@
+import { isObj } from '../hot/source.js';
 import path from 'node:path/posix';
 import { followPath } from '../hot/functions.js';
 import { ResourceFailure, type NestedStackView, type ResourceContext, type ResourcePlugin } from '../engine/contract.js';
@@ -10,7 +11,6 @@ type GroupData = {
   removed: string[];
 };
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function count(p: Record<string, unknown>): number {
   return p.count === undefined ? 1 : Number(p.count);

@@ -1,3 +1,4 @@
+import { shownValue } from '../../../common/errors.js';
 /**
  * OS::Osp::Server's properties: checks (one line per problem, naming the
  * property, the value and what was expected) and the parsed form.
@@ -26,7 +27,6 @@ export interface ServerProps {
   sshKeys: string[];
 }
 
-const show = (v: unknown) => JSON.stringify(v) ?? String(v);
 
 /** TripleO writes capabilities as `profile:compute,boot_option:local`; a mapping is accepted too. */
 function capabilityMap(v: unknown, problems: string[]): Record<string, string> {
@@ -39,13 +39,13 @@ function capabilityMap(v: unknown, problems: string[]): Record<string, string> {
   } else if (v && typeof v === 'object' && !Array.isArray(v)) {
     entries = Object.entries(v);
   } else {
-    problems.push(`property 'capabilities': ${show(v)}: expected a mapping of capability to value, or 'key:value,…'`);
+    problems.push(`property 'capabilities': ${shownValue(v)}: expected a mapping of capability to value, or 'key:value,…'`);
     return {};
   }
   const out: Record<string, string> = {};
   for (const [k, val] of entries) {
-    if (!CAP_KEY.test(k)) problems.push(`property 'capabilities': key ${show(k)}: expected letters, digits, '_', '.', ':' or '-' (at most 64)`);
-    else if (typeof val !== 'string' || val === '') problems.push(`property 'capabilities': ${k}: ${show(val)}: expected a non-empty string`);
+    if (!CAP_KEY.test(k)) problems.push(`property 'capabilities': key ${shownValue(k)}: expected letters, digits, '_', '.', ':' or '-' (at most 64)`);
+    else if (typeof val !== 'string' || val === '') problems.push(`property 'capabilities': ${k}: ${shownValue(val)}: expected a non-empty string`);
     else out[k] = val;
   }
   return out;
@@ -55,7 +55,7 @@ function optionalString(p: Record<string, unknown>, key: string, problems: strin
   const v = p[key];
   if (v === undefined || v === null || v === '') return undefined;
   if (typeof v !== 'string') {
-    problems.push(`property '${key}': ${show(v)}: expected ${what}`);
+    problems.push(`property '${key}': ${shownValue(v)}: expected ${what}`);
     return undefined;
   }
   return v;
@@ -68,24 +68,24 @@ export function parseServerProps(p: Record<string, unknown>): { props: ServerPro
     if (!OWN.includes(k) && !IGNORED.includes(k)) problems.push(`property '${k}': not a property of ${SERVER_TYPE}: expected one of ${OWN.join(', ')}`);
   }
   const image = optionalString(p, 'image', problems, 'an image name');
-  if (image === undefined && !problems.some((x) => x.startsWith("property 'image'"))) problems.push(`property 'image': ${show(p.image ?? '')}: expected an image name (ospctl image list)`);
+  if (image === undefined && !problems.some((x) => x.startsWith("property 'image'"))) problems.push(`property 'image': ${shownValue(p.image ?? '')}: expected an image name (ospctl image list)`);
   const profile = optionalString(p, 'profile', problems, 'a profile name (the node capability profile:NAME that inspection rules set)');
   const capabilities = p.capabilities === undefined || p.capabilities === null ? {} : capabilityMap(p.capabilities, problems);
   if (profile !== undefined) {
     if (capabilities.profile !== undefined && capabilities.profile !== profile) {
-      problems.push(`property 'profile': ${show(profile)}: differs from capabilities profile:${capabilities.profile}: expected one profile`);
+      problems.push(`property 'profile': ${shownValue(profile)}: differs from capabilities profile:${capabilities.profile}: expected one profile`);
     }
     capabilities.profile = profile;
   }
   const metadata: Record<string, string> = {};
   if (p.metadata !== undefined && p.metadata !== null) {
-    if (typeof p.metadata !== 'object' || Array.isArray(p.metadata)) problems.push(`property 'metadata': ${show(p.metadata)}: expected a mapping`);
+    if (typeof p.metadata !== 'object' || Array.isArray(p.metadata)) problems.push(`property 'metadata': ${shownValue(p.metadata)}: expected a mapping`);
     // As Heat does for Nova: values that are not strings travel as JSON text.
     else for (const [k, v] of Object.entries(p.metadata)) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
   }
   let sshKeys: string[] = [];
   if (p.ssh_keys !== undefined && p.ssh_keys !== null) {
-    if (!Array.isArray(p.ssh_keys) || p.ssh_keys.some((k) => typeof k !== 'string')) problems.push(`property 'ssh_keys': ${show(p.ssh_keys)}: expected a list of public keys (strings)`);
+    if (!Array.isArray(p.ssh_keys) || p.ssh_keys.some((k) => typeof k !== 'string')) problems.push(`property 'ssh_keys': ${shownValue(p.ssh_keys)}: expected a list of public keys (strings)`);
     else sshKeys = p.ssh_keys as string[];
   }
   return {

@@ -1,3 +1,5 @@
+import { shownValue } from '../../../common/errors.js';
+import { isObj } from '../hot/source.js';
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../../store/db.js';
 import { softwareConfigStore, type ConfigInput, type ConfigOutput, type SoftwareConfigRow } from '../../store/software-configs.js';
@@ -40,12 +42,12 @@ export function agentGroup(group: string, config: unknown): AgentGroup | { probl
     return typeof config === 'string' && config.length > 0 ? 'script' : { problem: `property 'config': group 'script' needs the config as non-empty text` };
   }
   if (APPLY_CONFIG.has(group) || UNGROUPED.has(group)) {
-    if (isObject(config) || (typeof config === 'string' && isObject(parseJson(config)))) return 'apply-config';
+    if (isObj(config) || (typeof config === 'string' && isObj(parseJson(config)))) return 'apply-config';
     if (UNGROUPED.has(group) && typeof config === 'string' && config.startsWith('#!')) return 'script';
     const expected = UNGROUPED.has(group) ? 'a mapping (or JSON object text) for apply-config, or a script starting with #!' : 'a mapping (or JSON object text)';
-    return { problem: `property 'config': ${show(config)}: group '${group}' expected ${expected}` };
+    return { problem: `property 'config': ${shownValue(config)}: group '${group}' expected ${expected}` };
   }
-  return { problem: `property 'group': ${show(group)}: expected one of script, apply-config, os-apply-config, Heat::Ungrouped (no agent hook runs other groups)` };
+  return { problem: `property 'group': ${shownValue(group)}: expected one of script, apply-config, os-apply-config, Heat::Ungrouped (no agent hook runs other groups)` };
 }
 
 /** Before resources exist, values that need them are a symbol (hot/stack.ts UNKNOWN): only what is known is checked. */
@@ -55,43 +57,43 @@ function validateConfig(type: string, p: Record<string, unknown>): string[] {
   const problems: string[] = [];
   const group = p.group ?? 'Heat::Ungrouped';
   const config = p.config;
-  if (typeof group !== 'string' && !unknownYet(group)) problems.push(`property 'group': ${show(group)}: expected a string`);
+  if (typeof group !== 'string' && !unknownYet(group)) problems.push(`property 'group': ${shownValue(group)}: expected a string`);
   if (unknownYet(config) || unknownYet(group)) {
     // Checked at create, when both are known.
-  } else if (type === STRUCTURED_CONFIG && config !== undefined && config !== null && !isObject(config)) {
-    problems.push(`property 'config': ${show(config)}: expected a mapping`);
+  } else if (type === STRUCTURED_CONFIG && config !== undefined && config !== null && !isObj(config)) {
+    problems.push(`property 'config': ${shownValue(config)}: expected a mapping`);
   } else if (type === SOFTWARE_CONFIG && config !== undefined && config !== null && typeof config !== 'string') {
-    problems.push(`property 'config': ${show(config)}: expected a string`);
+    problems.push(`property 'config': ${shownValue(config)}: expected a string`);
   } else if (typeof group === 'string') {
     const g = agentGroup(group, config ?? (type === STRUCTURED_CONFIG ? {} : ''));
     if (typeof g !== 'string') problems.push(g.problem);
   }
   problems.push(...validateList('inputs', p.inputs, (i, at) => {
     const out: string[] = [];
-    if (!unknownYet(i.name) && (typeof i.name !== 'string' || !ENV_NAME.test(i.name))) out.push(`property '${at}.name': ${show(i.name)}: expected a name usable as an environment variable`);
-    if (i.type !== undefined && !unknownYet(i.type) && !INPUT_TYPES.includes(i.type as string)) out.push(`property '${at}.type': ${show(i.type)}: expected one of ${INPUT_TYPES.join(', ')}`);
-    if (i.description !== undefined && !unknownYet(i.description) && typeof i.description !== 'string') out.push(`property '${at}.description': ${show(i.description)}: expected a string`);
+    if (!unknownYet(i.name) && (typeof i.name !== 'string' || !ENV_NAME.test(i.name))) out.push(`property '${at}.name': ${shownValue(i.name)}: expected a name usable as an environment variable`);
+    if (i.type !== undefined && !unknownYet(i.type) && !INPUT_TYPES.includes(i.type as string)) out.push(`property '${at}.type': ${shownValue(i.type)}: expected one of ${INPUT_TYPES.join(', ')}`);
+    if (i.description !== undefined && !unknownYet(i.description) && typeof i.description !== 'string') out.push(`property '${at}.description': ${shownValue(i.description)}: expected a string`);
     return out;
   }));
   problems.push(...validateList('outputs', p.outputs, (o, at) => {
     const out: string[] = [];
     if (unknownYet(o.name)) {
       // Checked at create.
-    } else if (typeof o.name !== 'string' || o.name === '') out.push(`property '${at}.name': ${show(o.name)}: expected a non-empty string`);
-    else if (o.name.startsWith('deploy_')) out.push(`property '${at}.name': ${show(o.name)}: names starting with deploy_ are Heat's own outputs`);
-    if (o.error_output !== undefined && !unknownYet(o.error_output) && typeof o.error_output !== 'boolean') out.push(`property '${at}.error_output': ${show(o.error_output)}: expected a boolean`);
+    } else if (typeof o.name !== 'string' || o.name === '') out.push(`property '${at}.name': ${shownValue(o.name)}: expected a non-empty string`);
+    else if (o.name.startsWith('deploy_')) out.push(`property '${at}.name': ${shownValue(o.name)}: names starting with deploy_ are Heat's own outputs`);
+    if (o.error_output !== undefined && !unknownYet(o.error_output) && typeof o.error_output !== 'boolean') out.push(`property '${at}.error_output': ${shownValue(o.error_output)}: expected a boolean`);
     return out;
   }));
-  if (p.options !== undefined && p.options !== null && !unknownYet(p.options) && !isObject(p.options)) problems.push(`property 'options': ${show(p.options)}: expected a mapping`);
+  if (p.options !== undefined && p.options !== null && !unknownYet(p.options) && !isObj(p.options)) problems.push(`property 'options': ${shownValue(p.options)}: expected a mapping`);
   return problems;
 }
 
 function validateList(field: string, v: unknown, each: (item: Record<string, unknown>, at: string) => string[]): string[] {
   if (v === undefined || v === null || unknownYet(v)) return [];
-  if (!Array.isArray(v)) return [`property '${field}': ${show(v)}: expected a list`];
+  if (!Array.isArray(v)) return [`property '${field}': ${shownValue(v)}: expected a list`];
   return v.flatMap((item, n) => {
     if (unknownYet(item)) return [];
-    return isObject(item) ? each(item, `${field}[${n}]`) : [`property '${field}[${n}]': ${show(item)}: expected a mapping`];
+    return isObj(item) ? each(item, `${field}[${n}]`) : [`property '${field}[${n}]': ${shownValue(item)}: expected a mapping`];
   });
 }
 
@@ -138,9 +140,6 @@ export function softwareConfigPlugins(db: Database): ResourcePlugin<SoftwareConf
   return [SOFTWARE_CONFIG, STRUCTURED_CONFIG].map((type) => configPlugin(type, db));
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function parseJson(text: string): unknown {
   try {
@@ -150,7 +149,3 @@ function parseJson(text: string): unknown {
   }
 }
 
-function show(v: unknown): string {
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 60 ? `${s.slice(0, 60)}…` : s;
-}
