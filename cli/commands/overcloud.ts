@@ -5,14 +5,13 @@ import { renderList, renderOne, UsageError, type Column } from '../output.js';
 import { positiveInt, repeatable, withOutput, type Ctx, type OutputOpts } from '../command-kit.js';
 import { ServerError, type Connection } from '../client.js';
 import { statusName, waitForStack } from '../stack-wait.js';
-import { PLAN_COLUMNS, STACK_COLUMNS } from './stack.js';
+import { MINUTE_MS, PLAN_COLUMNS, STACK_COLUMNS } from './stack.js';
 import { allStackResources, connectStacks } from '../stack-client.js';
 import { overcloudBundle, type OvercloudBundle } from '../overcloud/bundle.js';
 import { checkCapacity } from '../overcloud/capacity.js';
 import { overcloudProgress } from '../overcloud/progress.js';
 import { removalsFor, stepOfResource, toServer, type OvercloudServer } from '../overcloud/nodes.js';
 
-const MINUTE_MS = 60_000;
 const DEFAULT_STACK = 'overcloud';
 
 interface SourceOpts extends OutputOpts {

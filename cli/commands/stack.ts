@@ -9,7 +9,7 @@ import type { Connection } from '../client.js';
 import { collectStackBundle } from '../stack-bundle.js';
 import { statusName, waitForStack } from '../stack-wait.js';
 import { allPages, allStackResources, connectStacks } from '../stack-client.js';
-const MINUTE_MS = 60_000;
+export const MINUTE_MS = 60_000;
 
 const json = (text: string): unknown => (text === '' ? null : JSON.parse(text));
 const jsonValues = (m: Record<string, string>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, json(v)]));

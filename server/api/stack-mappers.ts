@@ -13,7 +13,7 @@ import { MASK, SecretBox } from '../security/secrets.js';
  * still sealed at rest (its ciphertext must never leave ospd either).
  */
 
-const MINUTE_MS = 60_000;
+export const MINUTE_MS = 60_000;
 
 export function toProtoStatus(s: HeatStatusName): HeatStatus {
   return HeatStatus[`HEAT_STATUS_${s}` as keyof typeof HeatStatus] ?? HeatStatus.HEAT_STATUS_UNSPECIFIED;

@@ -7,13 +7,12 @@ import {
 import { DEFAULT_BUNDLE_LIMITS } from '../orchestration/hot/bundle.js';
 import type { StackEvent, StackOperations, StackPlan, StackRequest, StackSummary } from '../orchestration/engine/contract.js';
 import { serverStream, unary, type Authenticator, type CallContext } from './call.js';
-import { toJsonMap, toProtoFailure, toProtoPlan, toProtoResource, toProtoStack, toProtoStackEvent } from './stack-mappers.js';
+import { MINUTE_MS, toJsonMap, toProtoFailure, toProtoPlan, toProtoResource, toProtoStack, toProtoStackEvent } from './stack-mappers.js';
 import type { GrpcService } from './server.js';
 
 /** The WaitConditionHandle signal; not part of the engine's contract, so ospd passes it on its own. */
 export type SignalStack = (stack: string, resource: string, s: { status: string; reason: string; data: string; id: string }) => Promise<void>;
 
-const MINUTE_MS = 60_000;
 const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1000;
 /** A watcher that reads slower than this much backlog is cut off (it resumes with its last event's id as marker). */
